@@ -1,0 +1,168 @@
+//! The client context every ferroflow Kafka client runs with: it turns librdkafka's
+//! statistics and errors into metrics and readiness, and tells the service about partition
+//! assignments and revocations.
+
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex};
+
+use rdkafka::client::ClientContext;
+use rdkafka::consumer::{BaseConsumer, ConsumerContext, Rebalance};
+use rdkafka::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
+use rdkafka::producer::{DeliveryResult, ProducerContext};
+use rdkafka::statistics::Statistics;
+use rdkafka::{Offset, TopicPartitionList};
+
+use crate::health::Health;
+use crate::metrics;
+
+/// A topic and partition.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct TopicPartition {
+    /// Topic name.
+    pub topic: String,
+    /// Partition number.
+    pub partition: i32,
+}
+
+/// Told of partition assignment changes. Called on the consumer's polling task, inside
+/// `recv()`, so the service's loop is not running at the same time.
+pub trait PartitionListener: Send + Sync {
+    /// Partitions newly assigned to this consumer.
+    fn assigned(&self, partitions: &[TopicPartition]);
+    /// Partitions taken away. `lost` means the group already gave them to someone else
+    /// (session timeout): their uncommitted work must be dropped, not committed.
+    fn revoked(&self, partitions: &[TopicPartition], lost: bool);
+}
+
+/// Client context shared by consumers and producers.
+pub struct ObservedContext {
+    health: Arc<Health>,
+    listener: Option<Arc<dyn PartitionListener>>,
+    assigned: Mutex<BTreeSet<TopicPartition>>,
+}
+
+impl ObservedContext {
+    /// A context reporting into `health`, telling `listener` of rebalances.
+    pub fn new(health: Arc<Health>, listener: Option<Arc<dyn PartitionListener>>) -> Self {
+        ObservedContext {
+            health,
+            listener,
+            assigned: Mutex::new(BTreeSet::new()),
+        }
+    }
+
+    /// Partitions currently assigned to this consumer.
+    pub fn assigned(&self) -> Vec<TopicPartition> {
+        self.assigned
+            .lock()
+            .map(|a| a.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+}
+
+fn partitions(tpl: &TopicPartitionList) -> Vec<TopicPartition> {
+    tpl.elements()
+        .iter()
+        .map(|e| TopicPartition {
+            topic: e.topic().to_string(),
+            partition: e.partition(),
+        })
+        .collect()
+}
+
+impl ClientContext for ObservedContext {
+    fn stats(&self, statistics: Statistics) {
+        export_statistics(&statistics, &self.health);
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        if matches!(
+            error.rdkafka_error_code(),
+            Some(RDKafkaErrorCode::AllBrokersDown)
+        ) {
+            self.health.set_kafka_reachable(false);
+        }
+        metrics::kafka_client_error(&error);
+        tracing::warn!(%error, reason, "Kafka client error");
+    }
+}
+
+impl ConsumerContext for ObservedContext {
+    fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Revoke(tpl) = rebalance {
+            let revoked = partitions(tpl);
+            let lost = rdkafka::consumer::Consumer::assignment_lost(consumer);
+            tracing::info!(partitions = ?revoked, lost, "partitions revoked");
+            if let Some(listener) = &self.listener {
+                listener.revoked(&revoked, lost);
+            }
+            if let Ok(mut assigned) = self.assigned.lock() {
+                for tp in &revoked {
+                    assigned.remove(tp);
+                }
+                self.health.set_assigned_partitions(assigned.len());
+            }
+        }
+    }
+
+    fn post_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        match rebalance {
+            Rebalance::Assign(tpl) => {
+                let added = partitions(tpl);
+                tracing::info!(partitions = ?added, "partitions assigned");
+                if let Ok(mut assigned) = self.assigned.lock() {
+                    assigned.extend(added.iter().cloned());
+                    self.health.set_assigned_partitions(assigned.len());
+                }
+                if let Some(listener) = &self.listener {
+                    listener.assigned(&added);
+                }
+            }
+            Rebalance::Revoke(_) => {}
+            Rebalance::Error(error) => tracing::error!(%error, "rebalance failed"),
+        }
+    }
+
+    fn commit_callback(&self, result: KafkaResult<()>, offsets: &TopicPartitionList) {
+        match result {
+            Ok(()) => {
+                for e in offsets.elements() {
+                    if let Offset::Offset(o) = e.offset() {
+                        metrics::committed_offset(e.topic(), e.partition(), o);
+                    }
+                }
+            }
+            Err(error) => {
+                metrics::commit_failed();
+                tracing::warn!(%error, "offset commit failed");
+            }
+        }
+    }
+}
+
+impl ProducerContext for ObservedContext {
+    type DeliveryOpaque = ();
+
+    fn delivery(&self, _: &DeliveryResult<'_>, _: Self::DeliveryOpaque) {}
+}
+
+/// Turns one librdkafka statistics report into metrics and Kafka reachability.
+pub fn export_statistics(statistics: &Statistics, health: &Health) {
+    let up = statistics
+        .brokers
+        .values()
+        .any(|b| b.nodeid >= 0 && b.state == "UP");
+    health.set_kafka_reachable(up);
+    if statistics.client_type == "producer" {
+        metrics::producer_queue(statistics.msg_cnt, statistics.msg_size);
+    }
+    for topic in statistics.topics.values() {
+        for partition in topic.partitions.values() {
+            // Partition -1 is librdkafka's internal "unassigned" queue; lag is -1 until
+            // the consumer has a position and the broker's high watermark.
+            if partition.partition >= 0 && partition.consumer_lag >= 0 {
+                metrics::consumer_lag(&topic.topic, partition.partition, partition.consumer_lag);
+            }
+        }
+    }
+}

@@ -38,6 +38,8 @@ Commands:
                                replication min(nodes,3)).
   create-default-topics [--partitions N] [--replication R] [--bootstrap B] [--dir DIR]
                                Create ferroflow's topics.
+  kill-node N [--dir DIR]      SIGKILL node N (failure injection for tests).
+  start-node N [--dir DIR]     Start node N again with its data after kill-node.
   tool CLASS [ARGS...]         Run a Kafka Java tool, e.g.
                                org.apache.kafka.tools.ProducerPerformance.
   help, --help, -h             This text.
@@ -372,6 +374,9 @@ log.dirs=$nd/data
 auto.create.topics.enable=false
 num.partitions=3
 default.replication.factor=$rf
+# With acks=all a write is acknowledged once min.insync.replicas replicas have it:
+# 2 of 3 survives the loss of any one broker without losing an acknowledged record.
+min.insync.replicas=$isr
 
 # Internal topics: replication cannot exceed the node count; min ISR 2 of 3
 # keeps transactions honest on the 3-node cluster.
@@ -680,6 +685,55 @@ cmd_bootstrap() {
 	cat "$dir/bootstrap"
 }
 
+# Failure injection for tests: take one node down hard and bring it back with its
+# data, as a crashed and restarted broker would be.
+cmd_kill_node() {
+	local dir=$DEFAULT_RUN_DIR node=""
+	while [[ $# -gt 0 ]]; do
+		case $1 in
+		--dir) need_value "$@"; dir=$2; shift 2 ;;
+		*) [[ -z $node ]] || die "kill-node: one node number"; node=$1; shift ;;
+		esac
+	done
+	need_uint node "$node"
+	dir=$(abs_dir "$dir")
+	local pid
+	pid=$(node_pid "$dir" "$node") || die "node $node is not running in $dir"
+	kill -KILL "$pid"
+	local deadline=$((SECONDS + 30))
+	while kill -0 "$pid" 2>/dev/null; do
+		((SECONDS < deadline)) || die "node $node (pid $pid) survived SIGKILL"
+		sleep 0.1
+	done
+	log "node $node killed (SIGKILL)"
+}
+
+cmd_start_node() {
+	local dir=$DEFAULT_RUN_DIR node="" timeout=${KAFKA_START_TIMEOUT:-90}
+	while [[ $# -gt 0 ]]; do
+		case $1 in
+		--dir) need_value "$@"; dir=$2; shift 2 ;;
+		--timeout) need_value "$@"; timeout=$2; shift 2 ;;
+		*) [[ -z $node ]] || die "start-node: one node number"; node=$1; shift ;;
+		esac
+	done
+	need_uint node "$node"
+	dir=$(abs_dir "$dir")
+	[[ -f $(node_dir "$dir" "$node")/server.properties ]] || die "no node $node in $dir"
+	node_pid "$dir" "$node" >/dev/null && die "node $node is already running"
+	require_java
+	ensure_installed
+	launch_node "$dir" "$node"
+	local port
+	port=$(sed -n 's/^listeners=PLAINTEXT:\/\/127.0.0.1:\([0-9]*\),.*/\1/p' "$(node_dir "$dir" "$node")/server.properties")
+	local deadline=$((SECONDS + timeout))
+	until port_open "$port"; do
+		((SECONDS < deadline)) || die "node $node did not open port $port within ${timeout}s"
+		sleep 0.2
+	done
+	log "node $node started again on port $port"
+}
+
 # --------------------------------------------------------------------------
 # topics
 # --------------------------------------------------------------------------
@@ -789,6 +843,8 @@ main() {
 	create-topic) cmd_create_topic "$@" ;;
 	create-default-topics) cmd_create_default_topics "$@" ;;
 	tool) cmd_tool "$@" ;;
+	kill-node) cmd_kill_node "$@" ;;
+	start-node) cmd_start_node "$@" ;;
 	help | --help | -h) usage ;;
 	*)
 		log "unknown command '$cmd'"

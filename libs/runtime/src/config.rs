@@ -365,14 +365,14 @@ impl Validate for TelemetrySettings {
                 "a filter such as \"info\" or \"info,ferroflow_runtime=debug\"",
             ));
         }
-        if let Some(endpoint) = &self.otlp_endpoint {
-            if !(endpoint.starts_with("http://") || endpoint.starts_with("https://")) {
-                return Err(ConfigError::invalid(
-                    &format!("{prefix}.otlp_endpoint"),
-                    format!("`{endpoint}` has no http:// or https:// scheme"),
-                    "a URL such as \"http://otel-collector:4317\"",
-                ));
-            }
+        if let Some(endpoint) = &self.otlp_endpoint
+            && !(endpoint.starts_with("http://") || endpoint.starts_with("https://"))
+        {
+            return Err(ConfigError::invalid(
+                &format!("{prefix}.otlp_endpoint"),
+                format!("`{endpoint}` has no http:// or https:// scheme"),
+                "a URL such as \"http://otel-collector:4317\"",
+            ));
         }
         Ok(())
     }
@@ -469,12 +469,13 @@ pub fn load<S: ServiceSettings>(
     Ok(settings)
 }
 
+/// Sectioned variables for the `config` crate, and librdkafka properties.
+type SplitEnv = (HashMap<String, String>, BTreeMap<String, String>);
+
 /// Separates `FERROFLOW_SECTION__KEY` variables from the librdkafka pass-through ones, and
 /// rejects `FERROFLOW_…` names that fit neither form (a single `_` typo would otherwise be
 /// ignored without a word).
-fn split_env(
-    env: &HashMap<String, String>,
-) -> Result<(HashMap<String, String>, BTreeMap<String, String>), ConfigError> {
+fn split_env(env: &HashMap<String, String>) -> Result<SplitEnv, ConfigError> {
     let mut sectioned = HashMap::new();
     let mut rdkafka = BTreeMap::new();
     for (name, value) in env {
@@ -570,6 +571,52 @@ fn file_error(file: Option<&Path>, e: config::ConfigError) -> ConfigError {
             .unwrap_or_else(|| PathBuf::from("<environment>")),
         message: e.to_string(),
     }
+}
+
+/// Every dotted key of service `S`'s settings (shared sections and its own), for the test
+/// that keeps `docs/configuration.md` complete. Maps such as `kafka.properties` count as
+/// one key.
+pub fn setting_keys<S: ServiceSettings>() -> Vec<String> {
+    fn walk(prefix: &str, value: &serde_json::Value, keys: &mut Vec<String>) {
+        match value {
+            serde_json::Value::Object(map) if !prefix.ends_with(".properties") => {
+                for (k, v) in map {
+                    let key = if prefix.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{prefix}.{k}")
+                    };
+                    walk(&key, v, keys);
+                }
+            }
+            _ => keys.push(prefix.to_string()),
+        }
+    }
+    let settings: Settings<S> = Settings {
+        kafka: KafkaSettings::default(),
+        topics: TopicNames::default(),
+        http: HttpSettings::default(),
+        telemetry: TelemetrySettings::default(),
+        shutdown: ShutdownSettings::default(),
+        service: S::default(),
+    };
+    let mut value = serde_json::to_value(&settings).unwrap_or_default();
+    if let Some(map) = value.as_object_mut()
+        && let Some(service) = map.remove("service")
+    {
+        map.insert(S::SECTION.to_string(), service);
+    }
+    let mut keys = Vec::new();
+    walk("", &value, &mut keys);
+    keys
+}
+
+/// The keys of `S` that `doc` does not mention as `` `key` ``.
+pub fn undocumented_keys<S: ServiceSettings>(doc: &str) -> Vec<String> {
+    setting_keys::<S>()
+        .into_iter()
+        .filter(|k| !doc.contains(&format!("`{k}`")))
+        .collect()
 }
 
 /// Deserializes a list from a TOML array or from a comma-separated string (the form an

@@ -5,9 +5,11 @@
 //! ferroflow has no inbound traffic but the query APIs, yet readiness is still what
 //! operators and the rollout logic watch.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::extract::State;
@@ -18,9 +20,15 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use serde::Serialize;
 
 /// Shared health state, updated by the Kafka clients and the service loop.
-#[derive(Debug, Default)]
+///
+/// Reachability is reported per Kafka client: an idle producer has no broker connection
+/// open and would otherwise mark Kafka unreachable while the consumer next to it is
+/// fetching. Kafka counts as reachable while any client has reported a broker up within
+/// the freshness window, so a client that went away stops counting by itself.
+#[derive(Debug)]
 pub struct Health {
-    kafka_reachable: AtomicBool,
+    reachability: Mutex<HashMap<String, (bool, Instant)>>,
+    freshness: Mutex<Duration>,
     requires_assignment: AtomicBool,
     assigned_partitions: AtomicUsize,
     draining: AtomicBool,
@@ -37,16 +45,56 @@ pub struct Readiness {
     pub assigned_partitions: usize,
 }
 
+impl Default for Health {
+    fn default() -> Self {
+        Health {
+            reachability: Mutex::new(HashMap::new()),
+            freshness: Mutex::new(Duration::from_secs(5)),
+            requires_assignment: AtomicBool::new(false),
+            assigned_partitions: AtomicUsize::new(0),
+            draining: AtomicBool::new(false),
+        }
+    }
+}
+
 impl Health {
     /// Fresh state: nothing known yet, so not ready.
     pub fn new() -> Arc<Self> {
         Arc::new(Health::default())
     }
 
-    /// Records whether a broker answers.
-    pub fn set_kafka_reachable(&self, reachable: bool) {
-        self.kafka_reachable.store(reachable, Ordering::Relaxed);
+    /// How long a client's report counts; a few statistics intervals.
+    pub fn set_freshness(&self, window: Duration) {
+        if let Ok(mut f) = self.freshness.lock() {
+            *f = window;
+        }
+    }
+
+    /// Records whether `client` currently has a broker connection up.
+    pub fn report_reachability(&self, client: &str, reachable: bool) {
+        if let Ok(mut map) = self.reachability.lock() {
+            map.insert(client.to_string(), (reachable, Instant::now()));
+        }
         self.publish();
+    }
+
+    /// Records that a broker answered (or did not) outside any client's statistics, e.g.
+    /// a metadata probe at start-up.
+    pub fn set_kafka_reachable(&self, reachable: bool) {
+        self.report_reachability("probe", reachable);
+    }
+
+    /// Whether any client reported a broker up recently.
+    pub fn kafka_reachable(&self) -> bool {
+        let window = self
+            .freshness
+            .lock()
+            .map(|f| *f)
+            .unwrap_or(Duration::from_secs(5));
+        self.reachability
+            .lock()
+            .map(|map| map.values().any(|(up, at)| *up && at.elapsed() <= window))
+            .unwrap_or(false)
     }
 
     /// Marks this service as a consumer, which is ready only with partitions assigned.
@@ -76,7 +124,7 @@ impl Health {
     pub fn readiness(&self) -> Readiness {
         let mut reasons = Vec::new();
         let assigned = self.assigned_partitions.load(Ordering::Relaxed);
-        if !self.kafka_reachable.load(Ordering::Relaxed) {
+        if !self.kafka_reachable() {
             reasons.push("kafka unreachable");
         }
         if self.requires_assignment.load(Ordering::Relaxed) && assigned == 0 {
@@ -96,7 +144,7 @@ impl Health {
         let r = self.readiness();
         crate::metrics::readiness(
             r.ready,
-            self.kafka_reachable.load(Ordering::Relaxed),
+            !r.reasons.contains(&"kafka unreachable"),
             r.assigned_partitions,
         );
     }
@@ -207,6 +255,25 @@ mod tests {
         assert_eq!(health.readiness().reasons, ["no partitions assigned"]);
         health.set_assigned_partitions(3);
         assert!(health.readiness().ready);
+    }
+
+    #[test]
+    fn one_idle_client_does_not_hide_another_that_reaches_kafka() {
+        let health = Health::new();
+        health.report_reachability("consumer", true);
+        health.report_reachability("idle-producer", false);
+        assert!(health.kafka_reachable());
+        health.report_reachability("consumer", false);
+        assert!(!health.kafka_reachable());
+    }
+
+    #[test]
+    fn stale_reports_stop_counting() {
+        let health = Health::new();
+        health.set_freshness(Duration::from_millis(1));
+        health.report_reachability("gone", true);
+        std::thread::sleep(Duration::from_millis(5));
+        assert!(!health.kafka_reachable());
     }
 
     #[tokio::test]

@@ -298,3 +298,25 @@ pub fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
         .unwrap_or_default();
     Some((status, body))
 }
+
+/// Nodes of the test cluster (`FERROFLOW_TEST_KAFKA_NODES`, set by `scripts/test.sh`).
+pub fn cluster_nodes() -> usize {
+    std::env::var("FERROFLOW_TEST_KAFKA_NODES")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(1)
+}
+
+/// Runs `scripts/kafka.sh <action> <node> --dir $FERROFLOW_TEST_KAFKA_DIR`: `kill-node`
+/// takes a broker down with SIGKILL, `start-node` brings it back with its data.
+pub fn kafka_node(action: &str, node: u32) {
+    let dir = std::env::var("FERROFLOW_TEST_KAFKA_DIR").expect(
+        "FERROFLOW_TEST_KAFKA_DIR names the test cluster's directory (scripts/test.sh sets it)",
+    );
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/kafka.sh");
+    let status = Command::new(script)
+        .args([action, &node.to_string(), "--dir", &dir])
+        .status()
+        .expect("run scripts/kafka.sh");
+    assert!(status.success(), "scripts/kafka.sh {action} {node} failed");
+}

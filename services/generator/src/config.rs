@@ -140,14 +140,14 @@ mod format_name {
 
 impl Validate for StreamSettings {
     fn validate(&self, prefix: &str) -> Result<(), ConfigError> {
-        if let Rate::PerSecond(r) = self.rate {
-            if !(r.is_finite() && r > 0.0) {
-                return Err(ConfigError::invalid(
-                    &format!("{prefix}.rate"),
-                    format!("{r} is not a positive rate"),
-                    "records per second > 0, or \"max\"",
-                ));
-            }
+        if let Rate::PerSecond(r) = self.rate
+            && !(r.is_finite() && r > 0.0)
+        {
+            return Err(ConfigError::invalid(
+                &format!("{prefix}.rate"),
+                format!("{r} is not a positive rate"),
+                "records per second > 0, or \"max\"",
+            ));
         }
         if !(0.0..=1.0).contains(&self.malformed_ratio) {
             return Err(ConfigError::invalid(
@@ -203,4 +203,19 @@ impl Validate for GeneratorSettings {
 
 impl ServiceSettings for GeneratorSettings {
     const SECTION: &'static str = "generator";
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_setting_is_documented_in_docs_configuration_md() {
+        let doc = include_str!("../../../docs/configuration.md");
+        let missing = ferroflow_runtime::config::undocumented_keys::<GeneratorSettings>(doc);
+        assert!(
+            missing.is_empty(),
+            "add to docs/configuration.md: {missing:?}"
+        );
+    }
 }

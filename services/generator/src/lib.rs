@@ -245,7 +245,7 @@ impl<'a> Stream<'a> {
         while report.sent < count && !shutdown.is_triggered() {
             // Yield to the shutdown trigger and the other stream between paced waits; at
             // "max" rate the queue-full backpressure in `send` is the only wait.
-            if report.sent % 1024 == 0 {
+            if report.sent.is_multiple_of(1024) {
                 tokio::task::yield_now().await;
             }
             pacer.wait_for(report.sent).await;

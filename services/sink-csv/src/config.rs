@@ -106,3 +106,18 @@ impl Validate for SinkCsvSettings {
 impl ServiceSettings for SinkCsvSettings {
     const SECTION: &'static str = "sink_csv";
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_setting_is_documented_in_docs_configuration_md() {
+        let doc = include_str!("../../../docs/configuration.md");
+        let missing = ferroflow_runtime::config::undocumented_keys::<SinkCsvSettings>(doc);
+        assert!(
+            missing.is_empty(),
+            "add to docs/configuration.md: {missing:?}"
+        );
+    }
+}

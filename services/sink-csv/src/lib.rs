@@ -187,21 +187,21 @@ impl<'a> Sink<'a> {
     }
 }
 
+/// What became of one record.
+enum Handled {
+    /// Its row is in the batch.
+    Row,
+    /// A checkpoint already covers it (redelivered after a restart).
+    AlreadyCovered,
+    /// It cannot be decoded: a dead letter.
+    Rejected(ferroflow_schema::DecodeError),
+}
+
 impl BatchHandler for Sink<'_> {
     async fn handle(&mut self, message: &BorrowedMessage<'_>) -> anyhow::Result<()> {
         let topic = message.topic();
         let (partition, offset) = (message.partition(), message.offset());
         self.counters(topic).consumed.increment(1);
-        let mut store = self.store.lock();
-        let kind = store
-            .kind(topic)
-            .context("record from a topic sink-csv did not subscribe to")?;
-        let sink = store.partition(topic, partition)?;
-        if sink.covers(offset) {
-            drop(store);
-            self.counters(topic).skipped.increment(1);
-            return Ok(());
-        }
         let hdrs = message.headers();
         let origin = Origin {
             topic,
@@ -211,49 +211,68 @@ impl BatchHandler for Sink<'_> {
             sequence: headers::get_str(hdrs, headers::SEQUENCE),
         };
         let content_type = headers::get(hdrs, headers::CONTENT_TYPE);
-        match kind.write_row(
-            sink.rows(),
-            origin,
-            message.key(),
-            message.payload(),
-            content_type,
-        ) {
-            Ok(()) => {
-                sink.handled(offset, true);
-                Ok(())
+        // The store's lock is held only for this block, never across an await: the
+        // rebalance callbacks take it too.
+        let outcome = {
+            let mut store = self.store.lock();
+            let kind = store
+                .kind(topic)
+                .context("record from a topic sink-csv did not subscribe to")?;
+            let sink = store.partition(topic, partition)?;
+            if sink.covers(offset) {
+                Handled::AlreadyCovered
+            } else {
+                match kind.write_row(
+                    sink.rows(),
+                    origin,
+                    message.key(),
+                    message.payload(),
+                    content_type,
+                ) {
+                    Ok(()) => {
+                        sink.handled(offset, true);
+                        Handled::Row
+                    }
+                    Err(RowError::Decode(error)) => Handled::Rejected(error),
+                    Err(other) => return Err(other.into()),
+                }
             }
-            Err(RowError::Decode(error)) => {
-                // Mark the offset handled only once the dead letter is on its way; the
-                // flush awaits its delivery before any checkpoint moves past it.
-                drop(store);
-                let reason = error.to_string();
-                let delivery = self
-                    .dead_letters
-                    .send(
-                        message,
-                        Rejection {
-                            kind: error.kind(),
-                            message: &reason,
-                        },
-                    )
-                    .await
-                    .context("cannot send to the dead-letter topic")?;
-                self.in_flight_dead_letters.push(delivery);
-                self.store
-                    .lock()
-                    .partition(topic, partition)?
-                    .handled(offset, false);
-                tracing::debug!(
-                    topic,
-                    partition,
-                    offset,
-                    reason,
-                    "undecodable record dead-lettered"
-                );
-                Ok(())
+        };
+        let error = match outcome {
+            Handled::Row => return Ok(()),
+            Handled::AlreadyCovered => {
+                self.counters(topic).skipped.increment(1);
+                return Ok(());
             }
-            Err(other) => Err(other.into()),
-        }
+            Handled::Rejected(error) => error,
+        };
+        // The offset counts as handled only once the dead letter is on its way; the flush
+        // awaits its delivery before any checkpoint moves past it.
+        let reason = error.to_string();
+        let delivery = self
+            .dead_letters
+            .send(
+                message,
+                Rejection {
+                    kind: error.kind(),
+                    message: &reason,
+                },
+            )
+            .await
+            .context("cannot send to the dead-letter topic")?;
+        self.in_flight_dead_letters.push(delivery);
+        self.store
+            .lock()
+            .partition(topic, partition)?
+            .handled(offset, false);
+        tracing::debug!(
+            topic,
+            partition,
+            offset,
+            reason,
+            "undecodable record dead-lettered"
+        );
+        Ok(())
     }
 
     async fn flush(&mut self) -> anyhow::Result<()> {

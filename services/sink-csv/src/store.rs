@@ -275,19 +275,19 @@ impl PartitionSink {
             self.file = Some(self.create(&name)?);
         }
         let mut flushed = Flushed::default();
-        if let Some(file) = &mut self.file {
-            if !bytes.is_empty() {
-                let path = self.topic_dir.join(&file.name);
-                file.handle
-                    .write_all(&bytes)
-                    .map_err(io_err("write", &path))?;
-                file.handle.sync_data().map_err(io_err("fsync", &path))?;
-                file.length += bytes.len() as u64;
-                flushed = Flushed {
-                    rows: self.pending_rows,
-                    bytes: bytes.len() as u64,
-                };
-            }
+        if let Some(file) = &mut self.file
+            && !bytes.is_empty()
+        {
+            let path = self.topic_dir.join(&file.name);
+            file.handle
+                .write_all(&bytes)
+                .map_err(io_err("write", &path))?;
+            file.handle.sync_data().map_err(io_err("fsync", &path))?;
+            file.length += bytes.len() as u64;
+            flushed = Flushed {
+                rows: self.pending_rows,
+                bytes: bytes.len() as u64,
+            };
         }
         let checkpoint = Checkpoint {
             file: self.file.as_ref().map(|f| f.name.clone()),
@@ -301,12 +301,12 @@ impl PartitionSink {
         self.pending_next_offset = None;
         // Rotation happens between flushes: the finished file is complete and final, and
         // the next rows start a new one.
-        if self.file.as_ref().is_some_and(|f| {
-            f.length >= rotation.max_bytes || f.opened.elapsed() >= rotation.max_age
-        }) {
-            if let Some(file) = self.file.take() {
-                tracing::info!(file = %file.name, bytes = file.length, "file rotated");
-            }
+        let due =
+            |f: &OpenFile| f.length >= rotation.max_bytes || f.opened.elapsed() >= rotation.max_age;
+        if self.file.as_ref().is_some_and(due)
+            && let Some(file) = self.file.take()
+        {
+            tracing::info!(file = %file.name, bytes = file.length, "file rotated");
         }
         Ok(Some((flushed, next_offset)))
     }

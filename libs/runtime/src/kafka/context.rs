@@ -39,6 +39,8 @@ pub struct ObservedContext {
     health: Arc<Health>,
     listener: Option<Arc<dyn PartitionListener>>,
     assigned: Mutex<BTreeSet<TopicPartition>>,
+    /// librdkafka's instance name (e.g. `sink-csv#consumer-1`), learnt from statistics.
+    name: Mutex<String>,
 }
 
 impl ObservedContext {
@@ -48,7 +50,12 @@ impl ObservedContext {
             health,
             listener,
             assigned: Mutex::new(BTreeSet::new()),
+            name: Mutex::new(String::new()),
         }
+    }
+
+    fn name(&self) -> String {
+        self.name.lock().map(|n| n.clone()).unwrap_or_default()
     }
 
     /// Partitions currently assigned to this consumer.
@@ -72,6 +79,11 @@ fn partitions(tpl: &TopicPartitionList) -> Vec<TopicPartition> {
 
 impl ClientContext for ObservedContext {
     fn stats(&self, statistics: Statistics) {
+        if let Ok(mut name) = self.name.lock()
+            && *name != statistics.name
+        {
+            *name = statistics.name.clone();
+        }
         export_statistics(&statistics, &self.health);
     }
 
@@ -80,7 +92,7 @@ impl ClientContext for ObservedContext {
             error.rdkafka_error_code(),
             Some(RDKafkaErrorCode::AllBrokersDown)
         ) {
-            self.health.set_kafka_reachable(false);
+            self.health.report_reachability(&self.name(), false);
         }
         metrics::kafka_client_error(&error);
         tracing::warn!(%error, reason, "Kafka client error");
@@ -152,7 +164,7 @@ pub fn export_statistics(statistics: &Statistics, health: &Health) {
         .brokers
         .values()
         .any(|b| b.nodeid >= 0 && b.state == "UP");
-    health.set_kafka_reachable(up);
+    health.report_reachability(&statistics.name, up);
     if statistics.client_type == "producer" {
         metrics::producer_queue(statistics.msg_cnt, statistics.msg_size);
     }

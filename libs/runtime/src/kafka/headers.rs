@@ -56,6 +56,10 @@ struct HeaderInjector(Option<OwnedHeaders>);
 
 impl Injector for HeaderInjector {
     fn set(&mut self, key: &str, value: String) {
+        // An empty `tracestate` would cost a header on every record for nothing.
+        if value.is_empty() {
+            return;
+        }
         if let Some(headers) = self.0.take() {
             self.0 = Some(with(headers, key, &value));
         }
@@ -92,5 +96,58 @@ pub fn continue_trace(headers: Option<&BorrowedHeaders>, span: &tracing::Span) {
         if opentelemetry::trace::TraceContextExt::has_active_span(&parent) {
             let _ = span.set_parent(parent);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use opentelemetry::trace::{TraceContextExt, TracerProvider as _};
+    use opentelemetry_sdk::propagation::TraceContextPropagator;
+    use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider};
+    use tracing_subscriber::layer::SubscriberExt;
+
+    #[test]
+    fn trace_context_travels_from_producer_span_to_consumer_span_through_headers() {
+        opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
+        let exporter = InMemorySpanExporter::default();
+        let provider = SdkTracerProvider::builder()
+            .with_simple_exporter(exporter.clone())
+            .build();
+        let subscriber = tracing_subscriber::registry()
+            .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")));
+        tracing::subscriber::with_default(subscriber, || {
+            let produced = {
+                let span = tracing::info_span!("produce");
+                let _entered = span.enter();
+                inject_trace_context(with(OwnedHeaders::new(), CONTENT_TYPE, "application/json"))
+            };
+            let value =
+                get_str(Some(produced.as_borrowed()), "traceparent").expect("traceparent header");
+            assert!(value.starts_with("00-"), "{value}");
+            assert_eq!(produced.count(), 2, "content-type kept, traceparent added");
+
+            let consume = tracing::info_span!("consume");
+            continue_trace(Some(produced.as_borrowed()), &consume);
+            let consumer_trace = consume.context().span().span_context().trace_id();
+            assert_eq!(consumer_trace.to_string(), value.split('-').nth(1).unwrap());
+        });
+    }
+
+    #[test]
+    fn without_an_exporter_no_trace_header_is_added() {
+        let headers = inject_trace_context(with(OwnedHeaders::new(), SEQUENCE, "1"));
+        assert_eq!(headers.count(), 1);
+    }
+
+    #[test]
+    fn header_lookup_finds_by_name() {
+        let headers = with(
+            with(OwnedHeaders::new(), PRODUCER_ID, "gen-1/t"),
+            SEQUENCE,
+            "7",
+        );
+        assert_eq!(get_str(Some(headers.as_borrowed()), SEQUENCE), Some("7"));
+        assert_eq!(get(Some(headers.as_borrowed()), "absent"), None);
     }
 }

@@ -15,6 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rdkafka::ClientConfig;
+use rdkafka::admin::AdminClient;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::error::KafkaError;
 use rdkafka::producer::{FutureProducer, ProducerContext, ThreadedProducer};
@@ -67,6 +68,8 @@ pub struct KafkaClients {
 impl KafkaClients {
     /// A factory for `service`'s clients.
     pub fn new(settings: KafkaSettings, service: &str, health: Arc<Health>) -> Self {
+        // Three statistics reports may go missing before a client stops counting.
+        health.set_freshness((settings.statistics_interval * 3).max(Duration::from_secs(3)));
         KafkaClients {
             settings,
             service: service.to_string(),
@@ -187,6 +190,17 @@ impl KafkaClients {
                 source,
             })?;
         Ok(consumer)
+    }
+
+    /// An admin client (topic creation in tools such as the launcher), with the same
+    /// connection and security settings as every other client.
+    pub fn admin(&self) -> Result<AdminClient<ObservedContext>, ClientError> {
+        self.finish(self.base())
+            .create_with_context(ObservedContext::new(self.health.clone(), None))
+            .map_err(|source| ClientError::Create {
+                role: "admin client",
+                source,
+            })
     }
 
     /// Asks the cluster for metadata, which proves it is reachable.

@@ -158,11 +158,11 @@ impl ProducerContext for TrackingContext {
         match result {
             Ok(message) => self.stats.record(message.topic(), true, enqueued_at),
             Err((error, message)) => {
-                if let Ok(mut first) = self.stats.first_error.lock() {
-                    if first.is_none() {
-                        *first = Some(error.to_string());
-                        tracing::error!(%error, topic = message.topic(), "delivery failed");
-                    }
+                if let Ok(mut first) = self.stats.first_error.lock()
+                    && first.is_none()
+                {
+                    *first = Some(error.to_string());
+                    tracing::error!(%error, topic = message.topic(), "delivery failed");
                 }
                 self.stats.record(message.topic(), false, enqueued_at);
             }

@@ -1,0 +1,197 @@
+//! Shared set-up: unique topics, an in-process generator, a sink-csv child process, and
+//! readers of what it wrote.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use ferroflow_generator::config::{GeneratorSettings, Rate};
+use ferroflow_runtime::config::{KafkaSettings, TopicNames};
+use ferroflow_runtime::health::Health;
+use ferroflow_runtime::kafka::KafkaClients;
+use ferroflow_runtime::shutdown::Shutdown;
+use ferroflow_testkit::ChildService;
+
+/// Topics of one test, all with unique names.
+pub struct TestTopics {
+    pub names: TopicNames,
+}
+
+impl TestTopics {
+    pub async fn create(partitions: i32) -> Self {
+        let names = TopicNames {
+            stock_ticks: ferroflow_testkit::unique("ticks"),
+            user_login: ferroflow_testkit::unique("logins"),
+            dead_letters: ferroflow_testkit::unique("dlq"),
+            ..TopicNames::default()
+        };
+        for topic in [&names.stock_ticks, &names.user_login, &names.dead_letters] {
+            ferroflow_testkit::create_topic(topic, partitions).await;
+        }
+        TestTopics { names }
+    }
+}
+
+pub fn clients() -> KafkaClients {
+    let settings = KafkaSettings {
+        bootstrap_servers: ferroflow_testkit::bootstrap(),
+        ..KafkaSettings::default()
+    };
+    KafkaClients::new(settings, "generator", Health::new())
+}
+
+/// Generator settings for `ticks` stock ticks and `logins` logins at `rate` per stream.
+pub fn generator_settings(
+    ticks: u64,
+    logins: u64,
+    rate: Rate,
+    malformed: f64,
+) -> GeneratorSettings {
+    let mut s = GeneratorSettings {
+        seed: Some(42),
+        ..GeneratorSettings::default()
+    };
+    s.stock_ticks.count = Some(ticks);
+    s.stock_ticks.enabled = ticks > 0;
+    s.stock_ticks.rate = rate;
+    s.stock_ticks.malformed_ratio = malformed;
+    s.user_login.count = Some(logins);
+    s.user_login.enabled = logins > 0;
+    s.user_login.rate = rate;
+    s.user_login.format = ferroflow_schema::Format::Protobuf;
+    s.user_login.malformed_ratio = malformed;
+    s
+}
+
+/// Runs the generator to completion in this process.
+pub async fn generate(
+    topics: &TopicNames,
+    settings: &GeneratorSettings,
+) -> ferroflow_generator::Report {
+    let report = ferroflow_generator::generate(
+        &clients(),
+        topics,
+        settings,
+        &Shutdown::new(),
+        Duration::from_secs(60),
+    )
+    .await
+    .expect("generator run");
+    assert_eq!(report.failed, 0, "generator failed to deliver: {report:?}");
+    report
+}
+
+/// A sink-csv process writing under `dir`.
+pub struct SinkCsv {
+    pub dir: PathBuf,
+    pub log: PathBuf,
+    env: Vec<(String, String)>,
+}
+
+impl SinkCsv {
+    pub fn new(dir: &Path, topics: &TopicNames, extra: &[(&str, &str)]) -> Self {
+        let mut env: Vec<(String, String)> = vec![
+            (
+                "FERROFLOW_TOPICS__STOCK_TICKS".into(),
+                topics.stock_ticks.clone(),
+            ),
+            (
+                "FERROFLOW_TOPICS__USER_LOGIN".into(),
+                topics.user_login.clone(),
+            ),
+            (
+                "FERROFLOW_TOPICS__DEAD_LETTERS".into(),
+                topics.dead_letters.clone(),
+            ),
+            (
+                "FERROFLOW_SINK_CSV__DIRECTORY".into(),
+                dir.join("csv").display().to_string(),
+            ),
+            (
+                "FERROFLOW_SINK_CSV__GROUP_ID".into(),
+                ferroflow_testkit::unique("sink-csv"),
+            ),
+            ("FERROFLOW_SINK_CSV__BATCH_MAX_WAIT".into(), "200ms".into()),
+        ];
+        env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        SinkCsv {
+            dir: dir.join("csv"),
+            log: dir.join("sink-csv.log"),
+            env,
+        }
+    }
+
+    pub fn start(&self) -> ChildService {
+        ChildService::start(
+            Path::new(env!("CARGO_BIN_EXE_sink-csv")),
+            &self.env,
+            &self.log,
+        )
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+/// Complete lines in the CSV files of `topic`, headers excluded: cheap enough to poll
+/// while the sink writes (a half-written last line is not counted).
+pub fn complete_rows(dir: &Path, topic: &str) -> usize {
+    let Ok(entries) = std::fs::read_dir(dir.join(topic)) else {
+        return 0;
+    };
+    entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "csv"))
+        .map(|p| {
+            let text = std::fs::read(&p).unwrap_or_default();
+            text.iter()
+                .filter(|b| **b == b'\n')
+                .count()
+                .saturating_sub(1)
+        })
+        .sum()
+}
+
+/// Sequence number → how many rows carry it, for rows of one producer.
+pub fn sequence_counts(dir: &Path, topic: &str) -> HashMap<u64, usize> {
+    let rows = ferroflow_sink_csv::read_rows(dir, topic).expect("rows parse");
+    let mut counts = HashMap::new();
+    for row in &rows {
+        let seq: u64 = row
+            .get(row.len() - 1)
+            .and_then(|s| s.parse().ok())
+            .expect("sequence column");
+        *counts.entry(seq).or_insert(0) += 1;
+    }
+    counts
+}
+
+/// Asserts that exactly the sequence numbers `expected` appear, each once.
+pub fn assert_exactly_once(counts: &HashMap<u64, usize>, expected: impl Iterator<Item = u64>) {
+    let expected: Vec<u64> = expected.collect();
+    let missing: Vec<_> = expected
+        .iter()
+        .filter(|s| !counts.contains_key(s))
+        .take(10)
+        .collect();
+    let doubled: Vec<_> = counts
+        .iter()
+        .filter(|(_, n)| **n > 1)
+        .map(|(s, n)| (*s, *n))
+        .take(10)
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "missing sequence numbers (first 10): {missing:?}"
+    );
+    assert!(
+        doubled.is_empty(),
+        "doubled sequence numbers (first 10): {doubled:?}"
+    );
+    assert_eq!(
+        counts.len(),
+        expected.len(),
+        "rows for unexpected sequence numbers"
+    );
+}

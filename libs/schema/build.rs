@@ -11,6 +11,7 @@ use std::path::PathBuf;
 const PROTOS: &[&str] = &[
     "stockfeed/stock_update.proto",
     "ferroflow/v1/user_login.proto",
+    "ferroflow/v1/enriched.proto",
 ];
 
 fn main() -> Result<(), Box<dyn Error>> {

@@ -33,6 +33,11 @@ pub const SERVICES: &[ServiceSpec] = &[
         port_offset: 1,
     },
     ServiceSpec {
+        name: "enricher",
+        binary: "enricher",
+        port_offset: 2,
+    },
+    ServiceSpec {
         name: "sink-csv",
         binary: "sink-csv",
         port_offset: 4,
@@ -122,7 +127,16 @@ fn own_settings(service: &str, args: &RunArgs, shared: &Shared<'_>) -> Vec<(Stri
                 ]
             })
             .collect(),
-        "sink-csv" => vec![var("sink_csv.directory", shared.csv_dir.display())],
+        // One enricher with a fixed identity: its transactional.id stays the same across
+        // runs, so a restart fences whatever a killed run left open.
+        "enricher" => vec![var("enricher.instance_id", "enricher-0")],
+        "sink-csv" => vec![
+            var("sink_csv.directory", shared.csv_dir.display()),
+            var(
+                "sink_csv.streams",
+                "stock_ticks,user_login,stock_ticks_enriched,user_login_enriched",
+            ),
+        ],
         _ => Vec::new(),
     }
 }
@@ -197,7 +211,10 @@ mod tests {
     fn services_take_their_reserved_port_slots() {
         let launches = plan(&args(&[]), &shared(&[])).unwrap();
         let ports: Vec<_> = launches.iter().map(|l| (l.name, l.http.port())).collect();
-        assert_eq!(ports, [("generator", 9101), ("sink-csv", 9104)]);
+        assert_eq!(
+            ports,
+            [("generator", 9101), ("enricher", 9102), ("sink-csv", 9104)]
+        );
         assert!(launches.iter().all(|l| l.http.ip() == Ipv4Addr::LOCALHOST));
     }
 
@@ -308,7 +325,8 @@ mod tests {
     fn binaries_are_looked_up_in_the_bin_dir() {
         let launches = plan(&args(&[]), &shared(&[])).unwrap();
         assert_eq!(launches[0].program, Path::new("/opt/ff/bin/generator"));
-        assert_eq!(launches[1].program, Path::new("/opt/ff/bin/sink-csv"));
+        assert_eq!(launches[1].program, Path::new("/opt/ff/bin/enricher"));
+        assert_eq!(launches[2].program, Path::new("/opt/ff/bin/sink-csv"));
     }
 
     #[test]

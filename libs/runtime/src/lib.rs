@@ -12,6 +12,13 @@
 //! - [`service`]: start-up and graceful shutdown, tying the rest together.
 #![warn(missing_docs)]
 
+// librdkafka allocates each record in one thread and frees it in another; glibc malloc
+// spent a quarter of the producer's CPU on that, jemalloc about half as much. With its
+// unprefixed symbols it serves librdkafka's C allocations as well as Rust's.
+#[cfg(all(feature = "jemalloc", not(target_env = "msvc")))]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 pub mod config;
 pub mod health;
 pub mod kafka;

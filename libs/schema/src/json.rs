@@ -98,6 +98,32 @@ pub(crate) fn opt_i32<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Opti
     deserializer.deserialize_option(Optional(Int::<i32>(PhantomData)))
 }
 
+/// `Option<u64>` field: absent or `null` is `None`; anything but a
+/// non-negative integer in range is an error.
+pub(crate) fn opt_u64<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<u64>, D::Error> {
+    deserializer.deserialize_option(Optional(Int::<u64>(PhantomData)))
+}
+
+/// `Option<u32>` field: absent or `null` is `None`; anything but a
+/// non-negative integer in range is an error.
+pub(crate) fn opt_u32<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<u32>, D::Error> {
+    deserializer.deserialize_option(Optional(Int::<u32>(PhantomData)))
+}
+
+/// `Option<bool>` field: absent or `null` is `None`; anything but `true` or
+/// `false` is an error.
+pub(crate) fn opt_bool<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<bool>, D::Error> {
+    deserializer.deserialize_option(Optional(Bool))
+}
+
+/// `Option<f64>` field: absent or `null` is `None`; anything but a number is
+/// an error. (JSON has no NaN or infinity, so neither can be decoded.)
+pub(crate) fn opt_f64<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<f64>, D::Error> {
+    deserializer.deserialize_option(Optional(Float))
+}
+
 /// `Option<String>` field: absent or `null` is `None`; anything but a string
 /// is an error.
 pub(crate) fn opt_string<'de, D: Deserializer<'de>>(
@@ -146,6 +172,14 @@ impl Integer for i64 {
 
 impl Integer for i32 {
     const RANGE: &'static str = "a 32-bit integer";
+}
+
+impl Integer for u64 {
+    const RANGE: &'static str = "an unsigned 64-bit integer";
+}
+
+impl Integer for u32 {
+    const RANGE: &'static str = "an unsigned 32-bit integer";
 }
 
 struct Int<T>(PhantomData<T>);
@@ -212,6 +246,57 @@ impl<'de> Visitor<'de> for Str {
 impl<'de> Scalar<'de> for Str {
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<String, D::Error> {
         deserializer.deserialize_string(self)
+    }
+}
+
+struct Bool;
+
+impl<'de> Visitor<'de> for Bool {
+    type Value = bool;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a boolean")
+    }
+
+    fn visit_bool<E: de::Error>(self, value: bool) -> Result<bool, E> {
+        Ok(value)
+    }
+}
+
+impl<'de> Scalar<'de> for Bool {
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<bool, D::Error> {
+        deserializer.deserialize_bool(self)
+    }
+}
+
+struct Float;
+
+impl<'de> Visitor<'de> for Float {
+    type Value = f64;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a number")
+    }
+
+    fn visit_f64<E: de::Error>(self, value: f64) -> Result<f64, E> {
+        Ok(value)
+    }
+
+    // Integers are numbers too; beyond 2^53 they round, as in JavaScript.
+    #[allow(clippy::cast_precision_loss)]
+    fn visit_i64<E: de::Error>(self, value: i64) -> Result<f64, E> {
+        Ok(value as f64)
+    }
+
+    #[allow(clippy::cast_precision_loss)]
+    fn visit_u64<E: de::Error>(self, value: u64) -> Result<f64, E> {
+        Ok(value as f64)
+    }
+}
+
+impl<'de> Scalar<'de> for Float {
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<f64, D::Error> {
+        deserializer.deserialize_f64(self)
     }
 }
 
@@ -328,6 +413,56 @@ mod tests {
     #[test]
     fn duplicate_fields_are_malformed() {
         assert_eq!(err(r#"{"big": 1, "big": 2}"#).kind(), "malformed_json");
+    }
+
+    #[derive(Debug, Deserialize)]
+    struct MoreProbe {
+        #[serde(default, deserialize_with = "opt_u64")]
+        unsigned: Option<u64>,
+        #[serde(default, deserialize_with = "opt_u32")]
+        small_unsigned: Option<u32>,
+        #[serde(default, deserialize_with = "opt_bool")]
+        flag: Option<bool>,
+        #[serde(default, deserialize_with = "opt_f64")]
+        float: Option<f64>,
+    }
+
+    #[test]
+    fn unsigned_bool_and_float_fields_decode_and_name_wrong_types() {
+        let probe: MoreProbe = decode(
+            br#"{"unsigned": 18446744073709551615, "small_unsigned": 4294967295, "flag": false, "float": 2}"#,
+        )
+        .expect("valid");
+        assert_eq!(probe.unsigned, Some(u64::MAX));
+        assert_eq!(probe.small_unsigned, Some(u32::MAX));
+        assert_eq!(probe.flag, Some(false));
+        assert_eq!(probe.float, Some(2.0));
+        let probe: MoreProbe = decode(br#"{"float": -1.5e-7, "flag": null}"#).expect("valid");
+        assert_eq!((probe.float, probe.flag), (Some(-1.5e-7), None));
+
+        let err = |json: &str| decode::<MoreProbe>(json.as_bytes()).expect_err(json);
+        assert_eq!(
+            err(r#"{"unsigned": -1}"#),
+            invalid(
+                "unsigned",
+                "-1 is out of range for an unsigned 64-bit integer"
+            )
+        );
+        assert_eq!(
+            err(r#"{"small_unsigned": 4294967296}"#),
+            invalid(
+                "small_unsigned",
+                "4294967296 is out of range for an unsigned 32-bit integer"
+            )
+        );
+        assert_eq!(
+            err(r#"{"flag": 1}"#),
+            invalid("flag", "expected a boolean, found integer `1`")
+        );
+        assert_eq!(
+            err(r#"{"float": "1.5"}"#),
+            invalid("float", r#"expected a number, found string "1.5""#)
+        );
     }
 
     #[test]

@@ -4,7 +4,9 @@ use crate::{DecodeError, Format};
 
 /// A record type that travels through Kafka as JSON or protobuf.
 ///
-/// Implemented by [`crate::StockTick`] and [`crate::UserLogin`].
+/// Implemented by [`crate::StockTick`] and [`crate::UserLogin`] (raw
+/// records) and [`crate::EnrichedStockTick`] and [`crate::EnrichedUserLogin`]
+/// (what the enricher writes).
 pub trait Record: Sized {
     /// Short snake_case name of the record type, e.g. `"stock_tick"`, for
     /// logs and metric labels.

@@ -57,6 +57,49 @@ pub(crate) fn put_string(field: u32, value: &str, buf: &mut Vec<u8>) {
     buf.extend_from_slice(value.as_bytes());
 }
 
+/// Appends a `uint64` field.
+pub(crate) fn put_uint64(field: u32, value: u64, buf: &mut Vec<u8>) {
+    put_key(field, VARINT, buf);
+    put_varint(value, buf);
+}
+
+/// Appends a `uint32` field.
+pub(crate) fn put_uint32(field: u32, value: u32, buf: &mut Vec<u8>) {
+    put_uint64(field, u64::from(value), buf);
+}
+
+/// Appends a `bool` field (a varint 0 or 1).
+pub(crate) fn put_bool(field: u32, value: bool, buf: &mut Vec<u8>) {
+    put_uint64(field, u64::from(value), buf);
+}
+
+/// Appends a `double` field (fixed64, little-endian IEEE 754).
+pub(crate) fn put_double(field: u32, value: f64, buf: &mut Vec<u8>) {
+    put_key(field, FIXED64, buf);
+    buf.extend_from_slice(&value.to_le_bytes());
+}
+
+/// Encoded length of the key of `field` (1 byte up to field 15, 2 up to 2047).
+pub(crate) fn key_len(field: u32) -> usize {
+    varint_len(u64::from(field) << 3)
+}
+
+/// Encoded length of a varint field (`int64` as `value as u64`, `uint64`,
+/// `bool`).
+pub(crate) fn varint_field_len(field: u32, value: u64) -> usize {
+    key_len(field) + varint_len(value)
+}
+
+/// Encoded length of a `string` field.
+pub(crate) fn string_field_len(field: u32, value: &str) -> usize {
+    key_len(field) + varint_len(value.len() as u64) + value.len()
+}
+
+/// Encoded length of a `double` field.
+pub(crate) fn double_field_len(field: u32) -> usize {
+    key_len(field) + 8
+}
+
 /// Encoded length of an `int64` field with a one-byte key.
 pub(crate) fn int64_len(value: i64) -> usize {
     1 + varint_len(value as u64)

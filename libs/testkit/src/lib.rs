@@ -121,7 +121,10 @@ pub struct ReadRecord {
 }
 
 /// Reads every committed record of `topic` from the beginning until `expected` are read,
-/// panicking after `timeout`. `read_committed`, as every ferroflow consumer reads.
+/// then on to the end of the topic (so that records beyond the expected ones — doubles —
+/// are returned too), panicking after `timeout`. `read_committed`, as every ferroflow
+/// consumer reads; the end is reached when every partition's position has passed its
+/// high watermark as it stood once `expected` records were read.
 pub fn read_topic(topic: &str, expected: usize, timeout: Duration) -> Vec<ReadRecord> {
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", bootstrap())
@@ -141,7 +144,35 @@ pub fn read_topic(topic: &str, expected: usize, timeout: Duration) -> Vec<ReadRe
     consumer.assign(&tpl).expect("assign");
     let deadline = std::time::Instant::now() + timeout;
     let mut records = Vec::with_capacity(expected);
-    while records.len() < expected {
+    let mut ends: Option<Vec<(i32, i64)>> = None;
+    loop {
+        if records.len() >= expected && ends.is_none() {
+            ends = Some(
+                metadata.topics()[0]
+                    .partitions()
+                    .iter()
+                    .map(|p| {
+                        let (_, high) = consumer
+                            .fetch_watermarks(topic, p.id(), Duration::from_secs(10))
+                            .expect("watermarks");
+                        (p.id(), high)
+                    })
+                    .collect(),
+            );
+        }
+        if let Some(ends) = &ends {
+            let position = consumer.position().expect("position");
+            let at_end = ends.iter().all(|(partition, high)| {
+                *high == 0
+                    || position
+                        .find_partition(topic, *partition)
+                        .and_then(|e| e.offset().to_raw())
+                        .is_some_and(|o| o >= *high)
+            });
+            if at_end {
+                break;
+            }
+        }
         assert!(
             std::time::Instant::now() < deadline,
             "read {} of {expected} records from {topic} within {timeout:?}",

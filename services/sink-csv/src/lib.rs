@@ -116,7 +116,12 @@ impl PartitionListener for SharedStore {
         // Recovery happens on a partition's first record, on the consumer's task.
     }
 
-    fn revoked(&self, partitions: &[TopicPartition], lost: bool) {
+    fn revoked(
+        &self,
+        partitions: &[TopicPartition],
+        lost: bool,
+        _: Option<&rdkafka::consumer::ConsumerGroupMetadata>,
+    ) {
         let dropped = self.lock().release(partitions);
         if dropped > 0 {
             tracing::info!(

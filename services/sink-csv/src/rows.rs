@@ -1,6 +1,8 @@
 //! From a Kafka record to a CSV row: which record types sink-csv knows and their columns.
 
-use ferroflow_schema::{DecodeError, StockTick, UserLogin, decode};
+use ferroflow_schema::{
+    DecodeError, EnrichedStockTick, EnrichedUserLogin, StockTick, UserLogin, decode,
+};
 use std::time::{Duration, UNIX_EPOCH};
 
 /// Columns every file starts with: where the record came from and its event time.
@@ -16,6 +18,10 @@ pub enum RecordKind {
     StockTick,
     /// `ferroflow.v1.UserLogin` / login JSON.
     UserLogin,
+    /// `ferroflow.v1.EnrichedStockTick`, written by the enricher.
+    EnrichedStockTick,
+    /// `ferroflow.v1.EnrichedUserLogin`, written by the enricher.
+    EnrichedUserLogin,
 }
 
 /// Where a record came from.
@@ -35,13 +41,20 @@ pub struct Origin<'a> {
 
 impl RecordKind {
     /// Stream names (keys of `[topics]`) sink-csv can write.
-    pub const STREAMS: [&'static str; 2] = ["stock_ticks", "user_login"];
+    pub const STREAMS: [&'static str; 4] = [
+        "stock_ticks",
+        "user_login",
+        "stock_ticks_enriched",
+        "user_login_enriched",
+    ];
 
     /// The record type of a stream.
     pub fn for_stream(stream: &str) -> Option<RecordKind> {
         match stream {
             "stock_ticks" => Some(RecordKind::StockTick),
             "user_login" => Some(RecordKind::UserLogin),
+            "stock_ticks_enriched" => Some(RecordKind::EnrichedStockTick),
+            "user_login_enriched" => Some(RecordKind::EnrichedUserLogin),
             _ => None,
         }
     }
@@ -58,6 +71,36 @@ impl RecordKind {
                 "locale",
                 "device_id",
                 "timestamp",
+            ],
+            RecordKind::EnrichedStockTick => &[
+                "ticker",
+                "timestamp",
+                "price",
+                "name",
+                "exchange",
+                "currency",
+                "reference_known",
+                "change",
+                "change_percent",
+                "processing_time_ms",
+                "delay_ms",
+            ],
+            RecordKind::EnrichedUserLogin => &[
+                "user_id",
+                "app_version",
+                "device_type",
+                "ip",
+                "locale",
+                "device_id",
+                "timestamp",
+                "version_major",
+                "version_minor",
+                "version_patch",
+                "version_outdated",
+                "ip_version",
+                "ip_private",
+                "ip_anonymized",
+                "country",
             ],
         };
         META.iter()
@@ -115,6 +158,56 @@ impl RecordKind {
                     &login.locale,
                     &login.device_id,
                     &login.timestamp,
+                    origin.producer_id.unwrap_or_default(),
+                    origin.sequence.unwrap_or_default(),
+                ])?;
+            }
+            RecordKind::EnrichedStockTick => {
+                let t: EnrichedStockTick = decode(payload, content_type, key)?;
+                out.write_record([
+                    origin.topic,
+                    &partition,
+                    &offset,
+                    &rfc3339_millis(t.timestamp_ms),
+                    &t.ticker,
+                    &t.timestamp_ms.to_string(),
+                    &t.price.to_string(),
+                    &t.name,
+                    &t.exchange,
+                    &t.currency,
+                    &t.reference_known.to_string(),
+                    &t.change.map(|c| c.to_string()).unwrap_or_default(),
+                    &t.change_percent
+                        .map(|c| format!("{c:.4}"))
+                        .unwrap_or_default(),
+                    &t.processing_time_ms.to_string(),
+                    &t.delay_ms.to_string(),
+                    origin.producer_id.unwrap_or_default(),
+                    origin.sequence.unwrap_or_default(),
+                ])?;
+            }
+            RecordKind::EnrichedUserLogin => {
+                let l: EnrichedUserLogin = decode(payload, content_type, key)?;
+                out.write_record([
+                    origin.topic,
+                    &partition,
+                    &offset,
+                    &l.event_time_rfc3339,
+                    &l.user_id,
+                    &l.app_version,
+                    &l.device_type,
+                    &l.ip,
+                    &l.locale,
+                    &l.device_id,
+                    &l.timestamp_seconds.to_string(),
+                    &l.version_major.to_string(),
+                    &l.version_minor.to_string(),
+                    &l.version_patch.to_string(),
+                    &l.version_outdated.to_string(),
+                    &l.ip_version.to_string(),
+                    &l.ip_private.to_string(),
+                    &l.ip_anonymized,
+                    &l.country,
                     origin.producer_id.unwrap_or_default(),
                     origin.sequence.unwrap_or_default(),
                 ])?;

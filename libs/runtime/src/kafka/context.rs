@@ -31,7 +31,14 @@ pub trait PartitionListener: Send + Sync {
     fn assigned(&self, partitions: &[TopicPartition]);
     /// Partitions taken away. `lost` means the group already gave them to someone else
     /// (session timeout): their uncommitted work must be dropped, not committed.
-    fn revoked(&self, partitions: &[TopicPartition], lost: bool);
+    /// `group` is the consumer's current group metadata, which a transactional stage
+    /// needs to commit its open transaction before the partitions move.
+    fn revoked(
+        &self,
+        partitions: &[TopicPartition],
+        lost: bool,
+        group: Option<&rdkafka::consumer::ConsumerGroupMetadata>,
+    );
 }
 
 /// Client context shared by consumers and producers.
@@ -106,7 +113,8 @@ impl ConsumerContext for ObservedContext {
             let lost = rdkafka::consumer::Consumer::assignment_lost(consumer);
             tracing::info!(partitions = ?revoked, lost, "partitions revoked");
             if let Some(listener) = &self.listener {
-                listener.revoked(&revoked, lost);
+                let group = rdkafka::consumer::Consumer::group_metadata(consumer);
+                listener.revoked(&revoked, lost, group.as_ref());
             }
             if let Ok(mut assigned) = self.assigned.lock() {
                 for tp in &revoked {

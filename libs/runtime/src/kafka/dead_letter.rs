@@ -24,6 +24,38 @@ pub struct Rejection<'a> {
     pub message: &'a str,
 }
 
+/// The headers of `message`'s dead letter: its own headers, then where it came from and
+/// why `stage` rejected it. A transactional stage sends dead letters inside its
+/// transaction with these, so they are exactly-once like its other output.
+pub fn headers_for(
+    message: &BorrowedMessage<'_>,
+    stage: &str,
+    rejection: &Rejection<'_>,
+) -> OwnedHeaders {
+    let mut out =
+        OwnedHeaders::new_with_capacity(message.headers().map(|h| h.count()).unwrap_or(0) + 7);
+    if let Some(original) = message.headers() {
+        for header in original.iter() {
+            out = out.insert(header);
+        }
+    }
+    let partition = message.partition().to_string();
+    let offset = message.offset().to_string();
+    let now = rdkafka::util::current_time_millis().to_string();
+    for (name, value) in [
+        (headers::DLQ_SOURCE_TOPIC, message.topic()),
+        (headers::DLQ_SOURCE_PARTITION, partition.as_str()),
+        (headers::DLQ_SOURCE_OFFSET, offset.as_str()),
+        (headers::DLQ_STAGE, stage),
+        (headers::DLQ_ERROR_KIND, rejection.kind),
+        (headers::DLQ_ERROR_MESSAGE, rejection.message),
+        (headers::DLQ_TIMESTAMP, now.as_str()),
+    ] {
+        out = headers::with(out, name, value);
+    }
+    out
+}
+
 /// Sends rejected records to the dead-letter topic.
 pub struct DeadLetters {
     producer: FutureProducer<ObservedContext>,
@@ -54,27 +86,7 @@ impl DeadLetters {
         message: &BorrowedMessage<'_>,
         rejection: Rejection<'_>,
     ) -> Result<DeliveryFuture, KafkaError> {
-        let mut out =
-            OwnedHeaders::new_with_capacity(message.headers().map(|h| h.count()).unwrap_or(0) + 7);
-        if let Some(original) = message.headers() {
-            for header in original.iter() {
-                out = out.insert(header);
-            }
-        }
-        let partition = message.partition().to_string();
-        let offset = message.offset().to_string();
-        let now = rdkafka::util::current_time_millis().to_string();
-        for (name, value) in [
-            (headers::DLQ_SOURCE_TOPIC, message.topic()),
-            (headers::DLQ_SOURCE_PARTITION, partition.as_str()),
-            (headers::DLQ_SOURCE_OFFSET, offset.as_str()),
-            (headers::DLQ_STAGE, self.stage.as_str()),
-            (headers::DLQ_ERROR_KIND, rejection.kind),
-            (headers::DLQ_ERROR_MESSAGE, rejection.message),
-            (headers::DLQ_TIMESTAMP, now.as_str()),
-        ] {
-            out = headers::with(out, name, value);
-        }
+        let out = headers_for(message, &self.stage, &rejection);
         let mut record: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(&self.topic).headers(out);
         if let Some(key) = message.key() {
             record = record.key(key);

@@ -10,6 +10,7 @@ pub mod context;
 pub mod dead_letter;
 pub mod headers;
 pub mod producer;
+pub mod transactional;
 
 use std::sync::Arc;
 use std::time::Duration;

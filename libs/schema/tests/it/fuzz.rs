@@ -3,10 +3,12 @@
 //! proptest reports a panic inside a property as a failure (and shrinks it),
 //! so "returns Ok or Err" is the whole assertion.
 
-use ferroflow_schema::{Format, Record, StockTick, UserLogin, decode};
+use ferroflow_schema::{
+    EnrichedStockTick, EnrichedUserLogin, Format, Record, StockTick, UserLogin, decode,
+};
 use proptest::prelude::*;
 
-use crate::strategies::{stock_tick, user_login};
+use crate::strategies::{enriched_stock_tick, enriched_user_login, stock_tick, user_login};
 
 fn content_type() -> impl Strategy<Value = Option<Vec<u8>>> {
     prop_oneof![
@@ -36,6 +38,12 @@ fn json_like() -> impl Strategy<Value = Vec<u8>> {
         Just("\"ticker\""),
         Just("\"timestamp\""),
         Just("\"price\""),
+        Just("\"change_percent\""),
+        Just("\"reference_known\""),
+        Just("\"version_major\""),
+        Just("false"),
+        Just("-0.0"),
+        Just("1.7976931348623157e308"),
         Just("\"user_id\""),
         Just("\"ip\""),
         Just("\"STK_ONE\""),
@@ -57,18 +65,25 @@ fn json_like() -> impl Strategy<Value = Vec<u8>> {
 
 /// Valid encodings of either record, with bytes overwritten, cut or inserted.
 fn mutated_encoding() -> impl Strategy<Value = Vec<u8>> {
-    let encoded = prop_oneof![
-        (stock_tick(), any::<bool>()).prop_map(|(tick, json)| tick.encode_as(if json {
-            Format::Json
-        } else {
-            Format::Protobuf
-        })),
-        (user_login(), any::<bool>()).prop_map(|(login, json)| login.encode_as(if json {
-            Format::Json
-        } else {
-            Format::Protobuf
-        })),
-    ];
+    let encoded =
+        prop_oneof![
+            (stock_tick(), any::<bool>()).prop_map(|(tick, json)| tick.encode_as(if json {
+                Format::Json
+            } else {
+                Format::Protobuf
+            })),
+            (user_login(), any::<bool>()).prop_map(|(login, json)| login.encode_as(if json {
+                Format::Json
+            } else {
+                Format::Protobuf
+            })),
+            (enriched_stock_tick(), any::<bool>()).prop_map(
+                |(tick, json)| tick.encode_as(if json { Format::Json } else { Format::Protobuf })
+            ),
+            (enriched_user_login(), any::<bool>()).prop_map(
+                |(login, json)| login.encode_as(if json { Format::Json } else { Format::Protobuf })
+            ),
+        ];
     (
         encoded,
         proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>(), 0u8..3), 1..4),
@@ -92,9 +107,13 @@ fn mutated_encoding() -> impl Strategy<Value = Vec<u8>> {
 fn decode_both(payload: &[u8], content_type: Option<&[u8]>, key: Option<&[u8]>) {
     let _ = decode::<StockTick>(Some(payload), content_type, key);
     let _ = decode::<UserLogin>(Some(payload), content_type, key);
+    let _ = decode::<EnrichedStockTick>(Some(payload), content_type, key);
+    let _ = decode::<EnrichedUserLogin>(Some(payload), content_type, key);
     for format in [Format::Json, Format::Protobuf] {
         let _ = StockTick::decode_as(payload, format, key);
         let _ = UserLogin::decode_as(payload, format, key);
+        let _ = EnrichedStockTick::decode_as(payload, format, key);
+        let _ = EnrichedUserLogin::decode_as(payload, format, key);
     }
     let _ = Format::detect(payload);
 }

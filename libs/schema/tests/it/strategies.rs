@@ -1,6 +1,6 @@
 //! proptest strategies for the record types.
 
-use ferroflow_schema::{StockTick, UserLogin};
+use ferroflow_schema::{EnrichedStockTick, EnrichedUserLogin, StockTick, UserLogin};
 use proptest::prelude::*;
 
 /// Any tick: a non-empty ticker of any Unicode (an empty ticker means
@@ -69,4 +69,90 @@ pub fn tricky_user_login() -> impl Strategy<Value = UserLogin> {
             login.timestamp = format!("{ts}}}");
             login
         })
+}
+
+/// Any enriched tick: any strings and numbers; `change` and `change_percent`
+/// present or absent together; `change_percent` finite (JSON has no NaN).
+pub fn enriched_stock_tick() -> impl Strategy<Value = EnrichedStockTick> {
+    let change = proptest::option::of((
+        any::<i64>(),
+        prop_oneof![
+            any::<f64>().prop_filter("finite", |f| f.is_finite()),
+            Just(0.0),
+            Just(-0.0),
+            Just(f64::MIN_POSITIVE),
+            Just(f64::MAX),
+        ],
+    ));
+    (
+        (any::<String>(), any::<i64>(), any::<i32>()),
+        (
+            any::<String>(),
+            any::<String>(),
+            any::<String>(),
+            any::<bool>(),
+        ),
+        change,
+        (any::<i64>(), any::<i64>()),
+    )
+        .prop_map(
+            |(
+                (ticker, timestamp_ms, price),
+                (name, exchange, currency, reference_known),
+                change,
+                (processing_time_ms, delay_ms),
+            )| EnrichedStockTick {
+                ticker,
+                timestamp_ms,
+                price,
+                name,
+                exchange,
+                currency,
+                reference_known,
+                change: change.map(|(c, _)| c),
+                change_percent: change.map(|(_, p)| p),
+                processing_time_ms,
+                delay_ms,
+            },
+        )
+}
+
+/// Any enriched login: any strings and numbers.
+pub fn enriched_user_login() -> impl Strategy<Value = EnrichedUserLogin> {
+    (
+        user_login(),
+        (any::<String>(), any::<i64>()),
+        (any::<u64>(), any::<u64>(), any::<u64>(), any::<bool>()),
+        (
+            any::<u32>(),
+            any::<bool>(),
+            any::<String>(),
+            any::<String>(),
+        ),
+    )
+        .prop_map(
+            |(
+                raw,
+                (event_time_rfc3339, timestamp_seconds),
+                (version_major, version_minor, version_patch, version_outdated),
+                (ip_version, ip_private, ip_anonymized, country),
+            )| EnrichedUserLogin {
+                user_id: raw.user_id,
+                app_version: raw.app_version,
+                device_type: raw.device_type,
+                ip: raw.ip,
+                locale: raw.locale,
+                device_id: raw.device_id,
+                event_time_rfc3339,
+                timestamp_seconds,
+                version_major,
+                version_minor,
+                version_patch,
+                version_outdated,
+                ip_version,
+                ip_private,
+                ip_anonymized,
+                country,
+            },
+        )
 }

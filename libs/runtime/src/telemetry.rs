@@ -62,7 +62,9 @@ pub fn init(service: &str, settings: &TelemetrySettings) -> anyhow::Result<Telem
             // Colours only for a person at a terminal, never into files or log shippers.
             use std::io::IsTerminal as _;
             let ansi = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-            registry.with(tracing_subscriber::fmt::layer().with_ansi(ansi)).try_init()
+            registry
+                .with(tracing_subscriber::fmt::layer().with_ansi(ansi))
+                .try_init()
         }
         LogFormat::Json => registry
             .with(tracing_subscriber::fmt::layer().json().flatten_event(true))

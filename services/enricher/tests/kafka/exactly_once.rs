@@ -165,11 +165,16 @@ async fn two_instances_one_stopped_mid_stream_is_exactly_once() {
         .expect("b stops within its deadline");
     assert!(status.success(), "{}", b.log_text());
     producing.await.unwrap();
-    let out = std::panic::catch_unwind(|| read_topic(&topics.stock_ticks_enriched, TOTAL as usize, READ))
-        .unwrap_or_else(|panic| {
-            eprintln!("--- enricher-a ---\n{}\n--- enricher-b ---\n{}", a.log_text(), b.log_text());
-            std::panic::resume_unwind(panic)
-        });
+    let out =
+        std::panic::catch_unwind(|| read_topic(&topics.stock_ticks_enriched, TOTAL as usize, READ))
+            .unwrap_or_else(|panic| {
+                eprintln!(
+                    "--- enricher-a ---\n{}\n--- enricher-b ---\n{}",
+                    a.log_text(),
+                    b.log_text()
+                );
+                std::panic::resume_unwind(panic)
+            });
     assert_exactly_once(&sequences(&out), TOTAL);
     assert!(child_a.exited().is_none());
     child_a.kill_hard();

@@ -179,7 +179,9 @@ pub fn read_topic(topic: &str, expected: usize, timeout: Duration) -> Vec<ReadRe
             records.len()
         );
         if let Some(message) = consumer.poll(Duration::from_millis(200)) {
-            let message = message.expect("consume");
+            // Errors here are librdkafka reporting a transient condition (a broker
+            // restarting, a leader moving); it retries underneath, so keep polling.
+            let Ok(message) = message else { continue };
             let headers = message
                 .headers()
                 .map(|h| {

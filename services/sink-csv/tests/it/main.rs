@@ -1,6 +1,5 @@
 //! sink-csv on a real Kafka: one test binary, a module per behaviour.
 
-mod broker_loss;
 mod config_errors;
 mod dead_letters;
 mod exactly_once;

@@ -1,11 +1,19 @@
 //! Losing a broker mid-stream loses and doubles nothing (needs the 3-node test cluster).
+//!
+//! A test binary of its own: cargo runs test binaries one after another, so no other
+//! test is running while this one takes a broker down.
+
+// Shared with the `it` binary; this test uses only part of it.
+#[allow(dead_code)]
+#[path = "it/helpers.rs"]
+mod helpers;
 
 use std::time::Duration;
 
 use ferroflow_generator::config::Rate;
 use ferroflow_testkit::wait_until;
 
-use crate::helpers::*;
+use helpers::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn broker_killed_and_restarted_mid_stream_loses_and_doubles_nothing() {

@@ -6,6 +6,8 @@
 //! names, so tests share one broker without seeing each other's records.
 #![warn(missing_docs)]
 
+pub mod pipeline;
+
 use std::collections::HashMap;
 use std::net::TcpListener;
 use std::path::Path;

@@ -2,13 +2,8 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
-use ferroflow_generator::config::{GeneratorSettings, Rate};
-use ferroflow_runtime::config::{KafkaSettings, TopicNames};
-use ferroflow_runtime::health::Health;
-use ferroflow_runtime::kafka::KafkaClients;
-use ferroflow_runtime::shutdown::Shutdown;
+use ferroflow_runtime::config::TopicNames;
 use ferroflow_testkit::{ChildService, ReadRecord};
 
 pub async fn topics() -> TopicNames {
@@ -32,49 +27,7 @@ pub async fn topics() -> TopicNames {
     names
 }
 
-pub fn generator_settings(
-    ticks: u64,
-    logins: u64,
-    rate: Rate,
-    malformed: f64,
-) -> GeneratorSettings {
-    let mut s = GeneratorSettings {
-        seed: Some(7),
-        ..GeneratorSettings::default()
-    };
-    s.stock_ticks.count = Some(ticks);
-    s.stock_ticks.enabled = ticks > 0;
-    s.stock_ticks.rate = rate;
-    s.stock_ticks.malformed_ratio = malformed;
-    s.user_login.count = Some(logins);
-    s.user_login.enabled = logins > 0;
-    s.user_login.rate = rate;
-    s.user_login.format = ferroflow_schema::Format::Protobuf;
-    s.user_login.malformed_ratio = malformed;
-    s
-}
-
-pub async fn generate(
-    topics: &TopicNames,
-    settings: &GeneratorSettings,
-) -> ferroflow_generator::Report {
-    let kafka = KafkaSettings {
-        bootstrap_servers: ferroflow_testkit::bootstrap(),
-        ..KafkaSettings::default()
-    };
-    let clients = KafkaClients::new(kafka, "generator", Health::new());
-    let report = ferroflow_generator::generate(
-        &clients,
-        topics,
-        settings,
-        &Shutdown::new(),
-        Duration::from_secs(60),
-    )
-    .await
-    .expect("generator run");
-    assert_eq!(report.failed, 0, "{report:?}");
-    report
-}
+pub use ferroflow_testkit::pipeline::{generate, generator_settings};
 
 /// An enricher process.
 pub struct Enricher {

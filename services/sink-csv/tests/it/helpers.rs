@@ -3,13 +3,8 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
-use ferroflow_generator::config::{GeneratorSettings, Rate};
-use ferroflow_runtime::config::{KafkaSettings, TopicNames};
-use ferroflow_runtime::health::Health;
-use ferroflow_runtime::kafka::KafkaClients;
-use ferroflow_runtime::shutdown::Shutdown;
+use ferroflow_runtime::config::TopicNames;
 use ferroflow_testkit::ChildService;
 
 /// Topics of one test, all with unique names.
@@ -32,54 +27,7 @@ impl TestTopics {
     }
 }
 
-pub fn clients() -> KafkaClients {
-    let settings = KafkaSettings {
-        bootstrap_servers: ferroflow_testkit::bootstrap(),
-        ..KafkaSettings::default()
-    };
-    KafkaClients::new(settings, "generator", Health::new())
-}
-
-/// Generator settings for `ticks` stock ticks and `logins` logins at `rate` per stream.
-pub fn generator_settings(
-    ticks: u64,
-    logins: u64,
-    rate: Rate,
-    malformed: f64,
-) -> GeneratorSettings {
-    let mut s = GeneratorSettings {
-        seed: Some(42),
-        ..GeneratorSettings::default()
-    };
-    s.stock_ticks.count = Some(ticks);
-    s.stock_ticks.enabled = ticks > 0;
-    s.stock_ticks.rate = rate;
-    s.stock_ticks.malformed_ratio = malformed;
-    s.user_login.count = Some(logins);
-    s.user_login.enabled = logins > 0;
-    s.user_login.rate = rate;
-    s.user_login.format = ferroflow_schema::Format::Protobuf;
-    s.user_login.malformed_ratio = malformed;
-    s
-}
-
-/// Runs the generator to completion in this process.
-pub async fn generate(
-    topics: &TopicNames,
-    settings: &GeneratorSettings,
-) -> ferroflow_generator::Report {
-    let report = ferroflow_generator::generate(
-        &clients(),
-        topics,
-        settings,
-        &Shutdown::new(),
-        Duration::from_secs(60),
-    )
-    .await
-    .expect("generator run");
-    assert_eq!(report.failed, 0, "generator failed to deliver: {report:?}");
-    report
-}
+pub use ferroflow_testkit::pipeline::{generate, generator_settings};
 
 /// A sink-csv process writing under `dir`.
 pub struct SinkCsv {

@@ -4,7 +4,8 @@
 # Builds the workspace binaries (release, cached outside the clone), then runs the
 # launcher: an embedded Kafka mock cluster inside the launcher, every service as its own
 # process, CSV files under ./data/csv, health and metrics URLs printed once all are
-# ready. Ctrl-C stops everything. Needs only the Rust toolchain and a C compiler.
+# ready. Ctrl-C stops everything. Needs only the Rust toolchain, a C compiler, make and
+# perl (librdkafka and its vendored OpenSSL are built from source).
 #
 # Usage: scripts/run.sh [ferroflow run options]     (scripts/run.sh --help lists them)
 #   scripts/run.sh --bootstrap-servers 127.0.0.1:19092   use a real broker instead
@@ -17,7 +18,8 @@ cd "$repo" # ./data is relative to the repository root
 
 if ! command -v cargo >/dev/null 2>&1; then
 	echo "scripts/run.sh: cargo not found. Install the Rust toolchain (https://rustup.rs)," >&2
-	echo "then run this again. A C compiler (cc) is needed too, to build librdkafka." >&2
+	echo "then run this again. A C compiler (cc), make and perl are needed too, to build" >&2
+	echo "librdkafka and its vendored OpenSSL." >&2
 	exit 127
 fi
 

@@ -8,7 +8,7 @@ use ferroflow_runtime::health::Health;
 use ferroflow_runtime::kafka::KafkaClients;
 use ferroflow_runtime::shutdown::Shutdown;
 
-/// Generator settings for `ticks` stock ticks (JSON) and `logins` logins (protobuf) at
+/// Generator settings for `ticks` stock ticks (JSON, six tickers) and `logins` logins (protobuf) at
 /// `rate` per stream, with a `malformed` share; a fixed seed, so runs repeat.
 pub fn generator_settings(
     ticks: u64,

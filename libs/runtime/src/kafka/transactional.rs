@@ -10,9 +10,12 @@
 //! partitions are revoked in a rebalance, the open transaction is committed first, inside
 //! the revoke callback, so the next owner starts exactly after it.
 //!
-//! A transaction that cannot commit is aborted and the stage stops with an error: its
-//! consumer positions are ahead of the committed offsets, and restarting from those
-//! offsets is the one simple way to be sure nothing is skipped (crash-only recovery).
+//! A transaction that cannot commit is aborted. If the error is not fatal — typically a
+//! rebalance that moved the group to a new generation while the batch was open — the
+//! batch's partitions that are still assigned are sought back to their committed
+//! offsets and processed again in the next transaction, so nothing is skipped and
+//! nothing doubled. A fatal error (this instance was fenced by a newer one with the same
+//! `transactional.id`) stops the stage.
 //!
 //! **At-least-once.** No transaction: the idempotent producer sends, the batch waits for
 //! every delivery report, and only then are the offsets committed. Lower latency (no
@@ -63,6 +66,9 @@ pub enum CommitError {
     /// Committing the offsets failed (at-least-once).
     #[error("offset commit failed: {0}")]
     Offsets(KafkaError),
+    /// Seeking back to the committed offsets after an abort failed.
+    #[error("cannot rewind to the committed offsets after an abort: {0}")]
+    Rewind(KafkaError),
     /// A commit in a rebalance callback failed earlier.
     #[error("a transaction failed during a rebalance; restarting from the committed offsets")]
     FailedInRebalance,
@@ -208,7 +214,17 @@ impl StageOutput {
         match self.guarantee {
             Guarantee::ExactlyOnce => {
                 let group = consumer.group_metadata();
-                tokio::task::block_in_place(|| self.commit_transaction(group.as_ref()))
+                tokio::task::block_in_place(|| match self.commit_transaction(group.as_ref()) {
+                    Err(Aborted::Recoverable { error, offsets }) => {
+                        tracing::warn!(%error, "transaction aborted; rewinding to the committed offsets");
+                        self.rewind(consumer, &offsets)
+                    }
+                    Err(Aborted::Fatal(error)) => {
+                        self.failed.store(true, Ordering::Release);
+                        Err(error)
+                    }
+                    Ok(()) => Ok(()),
+                })
             }
             Guarantee::AtLeastOnce => {
                 let offsets = {
@@ -236,7 +252,42 @@ impl StageOutput {
         }
     }
 
-    fn commit_transaction(&self, group: Option<&ConsumerGroupMetadata>) -> Result<(), CommitError> {
+    /// Seeks the aborted batch's partitions that this consumer still owns back to their
+    /// committed offsets (the start of the aborted batch); librdkafka drops what it had
+    /// already fetched past them.
+    fn rewind(
+        &self,
+        consumer: &StreamConsumer<ObservedContext>,
+        offsets: &BTreeMap<TopicPartition, i64>,
+    ) -> Result<(), CommitError> {
+        let assigned = consumer.assignment().map_err(CommitError::Rewind)?;
+        let mut owned = TopicPartitionList::new();
+        for tp in offsets.keys() {
+            if assigned.find_partition(&tp.topic, tp.partition).is_some() {
+                owned.add_partition(&tp.topic, tp.partition);
+            }
+        }
+        if owned.count() == 0 {
+            return Ok(());
+        }
+        let committed = consumer
+            .committed_offsets(owned, self.timeout)
+            .map_err(CommitError::Rewind)?;
+        for element in committed.elements() {
+            let to = match element.offset() {
+                Offset::Offset(o) => Offset::Offset(o),
+                // Nothing committed yet: the group starts from the beginning.
+                _ => Offset::Beginning,
+            };
+            consumer
+                .seek(element.topic(), element.partition(), to, self.timeout)
+                .map_err(CommitError::Rewind)?;
+            tracing::info!(topic = element.topic(), partition = element.partition(), offset = ?to, "rewound after abort");
+        }
+        Ok(())
+    }
+
+    fn commit_transaction(&self, group: Option<&ConsumerGroupMetadata>) -> Result<(), Aborted> {
         let mut batch = self.lock();
         if !batch.open {
             return Ok(());
@@ -263,7 +314,7 @@ impl StageOutput {
                 })
         })();
         let records = batch.records;
-        *batch = Batch::default();
+        let offsets = std::mem::take(&mut *batch).offsets;
         drop(batch);
         match result {
             Ok(()) => {
@@ -274,13 +325,25 @@ impl StageOutput {
             }
             Err(error) => {
                 self.abort();
-                self.failed.store(true, Ordering::Release);
-                Err(error)
+                let fatal = match &error {
+                    CommitError::Aborted {
+                        source: KafkaError::Transaction(e),
+                        ..
+                    } => e.is_fatal(),
+                    _ => false,
+                };
+                if fatal {
+                    Err(Aborted::Fatal(error))
+                } else {
+                    Err(Aborted::Recoverable { error, offsets })
+                }
             }
         }
     }
 
     fn abort(&self) {
+        // A recoverable failure leaves the producer able to abort and go on; after a fatal
+        // one the abort fails too, which the log says.
         self.aborts.increment(1);
         if self.guarantee == Guarantee::ExactlyOnce
             && let Err(error) = self.producer.abort_transaction(self.timeout)
@@ -294,6 +357,25 @@ impl StageOutput {
     pub fn close(&self) {
         if let Err(error) = self.producer.flush(self.timeout) {
             tracing::warn!(%error, "producer flush at shutdown failed");
+        }
+    }
+}
+
+/// How a transaction failed.
+enum Aborted {
+    /// Aborted; the batch can be processed again after a rewind.
+    Recoverable {
+        error: CommitError,
+        offsets: BTreeMap<TopicPartition, i64>,
+    },
+    /// This producer can do no more (fenced): the stage must stop.
+    Fatal(CommitError),
+}
+
+impl Aborted {
+    fn error(&self) -> &CommitError {
+        match self {
+            Aborted::Recoverable { error, .. } | Aborted::Fatal(error) => error,
         }
     }
 }
@@ -330,9 +412,12 @@ impl PartitionListener for StageOutput {
             self.failed.store(true, Ordering::Release);
             return;
         }
-        // Commit before the partitions move so the next owner starts right after us.
+        // Commit before the partitions move so the next owner starts right after us. If
+        // that fails, the partitions we keep would need a rewind, which cannot be done from
+        // inside the rebalance: stop and restart from the committed offsets instead.
         if let Err(error) = self.commit_transaction(group) {
-            tracing::error!(%error, "commit on revocation failed");
+            tracing::error!(error = %error.error(), "commit on revocation failed");
+            self.failed.store(true, Ordering::Release);
         } else {
             tracing::info!(?partitions, "open transaction committed before revocation");
         }

@@ -55,3 +55,18 @@ pub async fn generate(
     assert_eq!(report.failed, 0, "generator failed to deliver: {report:?}");
     report
 }
+
+/// The environment that points a service at `topics`: one `FERROFLOW_TOPICS__…` variable
+/// per topic, named as the runtime's config loader expects.
+pub fn topic_env(topics: &TopicNames) -> Vec<(String, String)> {
+    topics
+        .all()
+        .into_iter()
+        .map(|(stream, topic)| {
+            (
+                ferroflow_runtime::config::env_name(&format!("topics.{stream}")),
+                topic.to_string(),
+            )
+        })
+        .collect()
+}

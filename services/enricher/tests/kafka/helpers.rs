@@ -43,33 +43,14 @@ impl Enricher {
         group: &str,
         extra: &[(&str, &str)],
     ) -> Self {
-        let mut env: Vec<(String, String)> = vec![
-            (
-                "FERROFLOW_TOPICS__STOCK_TICKS".into(),
-                topics.stock_ticks.clone(),
-            ),
-            (
-                "FERROFLOW_TOPICS__USER_LOGIN".into(),
-                topics.user_login.clone(),
-            ),
-            (
-                "FERROFLOW_TOPICS__STOCK_TICKS_ENRICHED".into(),
-                topics.stock_ticks_enriched.clone(),
-            ),
-            (
-                "FERROFLOW_TOPICS__USER_LOGIN_ENRICHED".into(),
-                topics.user_login_enriched.clone(),
-            ),
-            (
-                "FERROFLOW_TOPICS__DEAD_LETTERS".into(),
-                topics.dead_letters.clone(),
-            ),
+        let mut env = ferroflow_testkit::pipeline::topic_env(topics);
+        env.extend([
             ("FERROFLOW_ENRICHER__GROUP_ID".into(), group.to_string()),
             (
                 "FERROFLOW_ENRICHER__INSTANCE_ID".into(),
                 ferroflow_testkit::unique(name),
             ),
-        ];
+        ]);
         // Later entries win in the child's environment.
         env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         Enricher {

@@ -38,19 +38,8 @@ pub struct SinkCsv {
 
 impl SinkCsv {
     pub fn new(dir: &Path, topics: &TopicNames, extra: &[(&str, &str)]) -> Self {
-        let mut env: Vec<(String, String)> = vec![
-            (
-                "FERROFLOW_TOPICS__STOCK_TICKS".into(),
-                topics.stock_ticks.clone(),
-            ),
-            (
-                "FERROFLOW_TOPICS__USER_LOGIN".into(),
-                topics.user_login.clone(),
-            ),
-            (
-                "FERROFLOW_TOPICS__DEAD_LETTERS".into(),
-                topics.dead_letters.clone(),
-            ),
+        let mut env = ferroflow_testkit::pipeline::topic_env(topics);
+        env.extend([
             (
                 "FERROFLOW_SINK_CSV__DIRECTORY".into(),
                 dir.join("csv").display().to_string(),
@@ -60,7 +49,7 @@ impl SinkCsv {
                 ferroflow_testkit::unique("sink-csv"),
             ),
             ("FERROFLOW_SINK_CSV__BATCH_MAX_WAIT".into(), "200ms".into()),
-        ];
+        ]);
         env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         SinkCsv {
             dir: dir.join("csv"),

@@ -12,6 +12,16 @@ const PROTOS: &[&str] = &[
     "stockfeed/stock_update.proto",
     "ferroflow/v1/user_login.proto",
     "ferroflow/v1/enriched.proto",
+    "ferroflow/v1/aggregates.proto",
+];
+
+/// Aggregates are decoded from JSON through the generated types themselves
+/// (they are written once per window, so prost's encoder is fast enough and
+/// no hand-written twin is kept); maps are ordered so encodings are stable.
+const SERDE_MESSAGES: &[&str] = &[
+    ".ferroflow.v1.StockBar",
+    ".ferroflow.v1.LoginStats",
+    ".ferroflow.v1.LocaleCount",
 ];
 
 fn main() -> Result<(), Box<dyn Error>> {
@@ -27,6 +37,13 @@ fn main() -> Result<(), Box<dyn Error>> {
 
     let mut config = prost_build::Config::new();
     config.protoc_executable(protoc_bin_vendored::protoc_bin_path()?);
+    config.btree_map([".ferroflow.v1.LoginStats"]);
+    for message in SERDE_MESSAGES {
+        config.type_attribute(
+            message,
+            "#[derive(serde::Serialize, serde::Deserialize)] #[serde(default)]",
+        );
+    }
     config.compile_protos(&protos, &[proto_root, protoc_bin_vendored::include_path()?])?;
     Ok(())
 }

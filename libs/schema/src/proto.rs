@@ -13,7 +13,7 @@ pub mod stockfeed {
 }
 
 /// Package `ferroflow.v1`: our own contracts (`ferroflow/v1/user_login.proto`,
-/// `ferroflow/v1/enriched.proto`).
+/// `ferroflow/v1/enriched.proto`, `ferroflow/v1/aggregates.proto`).
 #[allow(missing_docs, clippy::all, clippy::pedantic)]
 pub mod ferroflow_v1 {
     include!(concat!(env!("OUT_DIR"), "/ferroflow.v1.rs"));

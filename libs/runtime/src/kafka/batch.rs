@@ -53,27 +53,28 @@ pub async fn run<H: BatchHandler>(
 ) -> anyhow::Result<LoopTotals> {
     let mut totals = LoopTotals::default();
     let mut in_batch = 0usize;
-    let mut batch_deadline: Option<tokio::time::Instant> = None;
     let batch_sizes = metrics::batch_records();
     let flush_time = metrics::flush_duration();
+    // One timer and one shutdown future for the whole loop, re-armed per batch: building
+    // them anew for every record registered and dropped a timer entry per record.
+    let flush_due = tokio::time::sleep(policy.max_wait);
+    tokio::pin!(flush_due);
+    let mut batch_open = false;
+    let stop = shutdown.cancelled();
+    tokio::pin!(stop);
     loop {
-        let flush_due = async {
-            match batch_deadline {
-                Some(at) => tokio::time::sleep_until(at).await,
-                None => std::future::pending().await,
-            }
-        };
         let full = tokio::select! {
             biased;
-            _ = shutdown.cancelled() => break,
-            _ = flush_due => true,
+            _ = &mut stop => break,
+            _ = &mut flush_due, if batch_open => true,
             received = consumer.recv() => match received {
                 Ok(message) => {
                     handler.handle(&message).await?;
                     totals.records += 1;
                     in_batch += 1;
-                    if batch_deadline.is_none() {
-                        batch_deadline = Some(tokio::time::Instant::now() + policy.max_wait);
+                    if !batch_open {
+                        flush_due.as_mut().reset(tokio::time::Instant::now() + policy.max_wait);
+                        batch_open = true;
                     }
                     in_batch >= policy.max_records
                 }
@@ -92,9 +93,9 @@ pub async fn run<H: BatchHandler>(
             batch_sizes.record(in_batch as f64);
             totals.batches += 1;
             in_batch = 0;
-            batch_deadline = None;
-        } else if full {
-            batch_deadline = None;
+        }
+        if full {
+            batch_open = false;
         }
     }
     if in_batch > 0 {

@@ -88,21 +88,20 @@ impl DeliveryStats {
 
     fn record(&self, topic: &str, ok: bool, enqueued_at_micros: usize) {
         if let Ok(mut topics) = self.per_topic.lock() {
-            let metrics = topics
-                .entry(topic.to_string())
-                .or_insert_with(|| TopicMetrics {
-                    produced: m::records(topic, Outcome::Produced),
-                    failed: m::records(topic, Outcome::Failed),
-                    latency: m::produce_latency(topic),
-                });
-            if ok {
-                metrics.produced.increment(1);
-                let now = self.epoch.elapsed().as_micros() as usize;
-                metrics
-                    .latency
-                    .record(now.saturating_sub(enqueued_at_micros) as f64 / 1e6);
-            } else {
-                metrics.failed.increment(1);
+            // Look up before inserting: `entry` would allocate the topic name for every
+            // delivery report, and this runs once per record.
+            if !topics.contains_key(topic) {
+                topics.insert(
+                    topic.to_string(),
+                    TopicMetrics {
+                        produced: m::records(topic, Outcome::Produced),
+                        failed: m::records(topic, Outcome::Failed),
+                        latency: m::produce_latency(topic),
+                    },
+                );
+            }
+            if let Some(metrics) = topics.get(topic) {
+                metrics.record(ok, enqueued_at_micros, self.epoch);
             }
         }
         if ok {
@@ -111,6 +110,19 @@ impl DeliveryStats {
             self.failed.fetch_add(1, Ordering::Release);
         }
         self.progress.notify_one();
+    }
+}
+
+impl TopicMetrics {
+    fn record(&self, ok: bool, enqueued_at_micros: usize, epoch: Instant) {
+        if ok {
+            self.produced.increment(1);
+            let now = epoch.elapsed().as_micros() as usize;
+            self.latency
+                .record(now.saturating_sub(enqueued_at_micros) as f64 / 1e6);
+        } else {
+            self.failed.increment(1);
+        }
     }
 }
 

@@ -163,7 +163,8 @@ impl StageOutput {
         self.batch.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn begin_if_needed(&self) -> Result<(), KafkaError> {
+    /// The current batch, with a transaction begun if none is open.
+    fn open_batch(&self) -> Result<std::sync::MutexGuard<'_, Batch>, KafkaError> {
         let mut batch = self.lock();
         if !batch.open {
             if self.guarantee == Guarantee::ExactlyOnce {
@@ -171,7 +172,7 @@ impl StageOutput {
             }
             batch.open = true;
         }
-        Ok(())
+        Ok(batch)
     }
 
     /// Sends one output record within the current batch (opening a transaction if none
@@ -181,24 +182,31 @@ impl StageOutput {
         K: ToBytes + ?Sized,
         P: ToBytes + ?Sized,
     {
-        self.begin_if_needed()?;
-        producer::send(&self.producer, record).await?;
-        self.lock().records += 1;
-        Ok(())
+        // Counted before it is sent: a record that fails to send stops the stage anyway.
+        self.open_batch()?.records += 1;
+        producer::send(&self.producer, record).await
     }
 
     /// Records that the input at `offset` is processed (its output, if any, sent): the
     /// batch's commit covers it.
     pub fn consumed(&self, topic: &str, partition: i32, offset: i64) -> Result<(), KafkaError> {
-        self.begin_if_needed()?;
-        let mut batch = self.lock();
-        batch.offsets.insert(
-            TopicPartition {
-                topic: topic.to_string(),
-                partition,
-            },
-            offset + 1,
-        );
+        let mut batch = self.open_batch()?;
+        // Find before inserting: this runs once per record, a batch spans a few
+        // partitions, and only a new partition needs its topic name allocated.
+        let known = batch
+            .offsets
+            .iter_mut()
+            .find(|(tp, _)| tp.partition == partition && tp.topic == topic);
+        match known {
+            Some((_, next)) => *next = offset + 1,
+            None => {
+                let tp = TopicPartition {
+                    topic: topic.to_string(),
+                    partition,
+                };
+                batch.offsets.insert(tp, offset + 1);
+            }
+        }
         Ok(())
     }
 
@@ -213,17 +221,26 @@ impl StageOutput {
         }
         match self.guarantee {
             Guarantee::ExactlyOnce => {
+                // Wait for the batch's delivery reports here, awaiting our callback's
+                // notifications, before committing: rust-rdkafka's commit_transaction
+                // flushes first, and its flush polls the event queue in 100 ms steps while
+                // the ThreadedProducer's own thread takes the events, so every commit with
+                // records still in flight stalled for 100 ms (docs/benchmarks.md).
+                let started = Instant::now();
+                producer::drain(&self.producer, self.timeout).await;
                 let group = consumer.group_metadata();
-                tokio::task::block_in_place(|| match self.commit_transaction(group.as_ref()) {
-                    Err(Aborted::Recoverable { error, offsets }) => {
-                        tracing::warn!(%error, "transaction aborted; rewinding to the committed offsets");
-                        self.rewind(consumer, &offsets)
+                tokio::task::block_in_place(|| {
+                    match self.commit_transaction(group.as_ref(), started) {
+                        Err(Aborted::Recoverable { error, offsets }) => {
+                            tracing::warn!(%error, "transaction aborted; rewinding to the committed offsets");
+                            self.rewind(consumer, &offsets)
+                        }
+                        Err(Aborted::Fatal(error)) => {
+                            self.failed.store(true, Ordering::Release);
+                            Err(error)
+                        }
+                        Ok(()) => Ok(()),
                     }
-                    Err(Aborted::Fatal(error)) => {
-                        self.failed.store(true, Ordering::Release);
-                        Err(error)
-                    }
-                    Ok(()) => Ok(()),
                 })
             }
             Guarantee::AtLeastOnce => {
@@ -287,12 +304,17 @@ impl StageOutput {
         Ok(())
     }
 
-    fn commit_transaction(&self, group: Option<&ConsumerGroupMetadata>) -> Result<(), Aborted> {
+    /// Commits the open transaction; `started` is when the stage began waiting for it
+    /// (the commit latency metric).
+    fn commit_transaction(
+        &self,
+        group: Option<&ConsumerGroupMetadata>,
+        started: Instant,
+    ) -> Result<(), Aborted> {
         let mut batch = self.lock();
         if !batch.open {
             return Ok(());
         }
-        let started = Instant::now();
         let result = (|| {
             if !batch.offsets.is_empty() {
                 let group = group.ok_or(CommitError::Aborted {
@@ -415,7 +437,7 @@ impl PartitionListener for StageOutput {
         // Commit before the partitions move so the next owner starts right after us. If
         // that fails, the partitions we keep would need a rewind, which cannot be done from
         // inside the rebalance: stop and restart from the committed offsets instead.
-        if let Err(error) = self.commit_transaction(group) {
+        if let Err(error) = self.commit_transaction(group, Instant::now()) {
             tracing::error!(error = %error.error(), "commit on revocation failed");
             self.failed.store(true, Ordering::Release);
         } else {

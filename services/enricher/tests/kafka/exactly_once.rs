@@ -139,6 +139,7 @@ async fn enricher_killed_repeatedly_while_the_generator_produces_is_exactly_once
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_instances_one_stopped_mid_stream_is_exactly_once() {
     const TOTAL: u64 = 12_000;
+    const LOGINS: u64 = 6_000;
     let topics = topics().await;
     let dir = tempfile::tempdir().unwrap();
     let group = ferroflow_testkit::unique("enricher");
@@ -159,7 +160,7 @@ async fn two_instances_one_stopped_mid_stream_is_exactly_once() {
     let producing = tokio::spawn(async move {
         generate(
             &names,
-            &generator_settings(TOTAL, 0, Rate::PerSecond(3000.0), 0.0),
+            &generator_settings(TOTAL, LOGINS, Rate::PerSecond(3000.0), 0.0),
         )
         .await
     });
@@ -176,17 +177,22 @@ async fn two_instances_one_stopped_mid_stream_is_exactly_once() {
         .expect("b stops within its deadline");
     assert!(status.success(), "{}", b.log_text());
     producing.await.unwrap();
-    let out =
-        std::panic::catch_unwind(|| read_topic(&topics.stock_ticks_enriched, TOTAL as usize, READ))
-            .unwrap_or_else(|panic| {
-                eprintln!(
-                    "--- enricher-a ---\n{}\n--- enricher-b ---\n{}",
-                    a.log_text(),
-                    b.log_text()
-                );
-                std::panic::resume_unwind(panic)
-            });
-    assert_exactly_once(&sequences(&out), TOTAL);
+    let out = std::panic::catch_unwind(|| {
+        (
+            read_topic(&topics.stock_ticks_enriched, TOTAL as usize, READ),
+            read_topic(&topics.user_login_enriched, LOGINS as usize, READ),
+        )
+    })
+    .unwrap_or_else(|panic| {
+        eprintln!(
+            "--- enricher-a ---\n{}\n--- enricher-b ---\n{}",
+            a.log_text(),
+            b.log_text()
+        );
+        std::panic::resume_unwind(panic)
+    });
+    assert_exactly_once(&sequences(&out.0), TOTAL);
+    assert_exactly_once(&sequences(&out.1), LOGINS);
     assert!(
         child_a.exited().is_none(),
         "a kept running through the rebalance"

@@ -60,6 +60,22 @@ where
     F: FnOnce(Context<S>) -> Fut,
     Fut: Future<Output = anyhow::Result<()>>,
 {
+    main_with_routes(name, axum::Router::new(), run)
+}
+
+/// [`main`] for a service with HTTP routes of its own (the aggregator's query API): they
+/// are served on `http.listen` beside `/livez`, `/readyz` and `/metrics`. The routes carry
+/// their state already, so `run` shares it by capturing the same handles.
+pub fn main_with_routes<S, F, Fut>(
+    name: &'static str,
+    routes: axum::Router,
+    run: F,
+) -> anyhow::Result<()>
+where
+    S: ServiceSettings,
+    F: FnOnce(Context<S>) -> Fut,
+    Fut: Future<Output = anyhow::Result<()>>,
+{
     let cli = Cli::parse();
     let env: HashMap<String, String> = std::env::vars().collect();
     let settings = config::load::<S>(cli.config.as_deref(), &env)
@@ -76,13 +92,29 @@ where
         .enable_all()
         .thread_name(name)
         .build()?;
-    runtime.block_on(serve(name, settings, run))
+    runtime.block_on(serve_with_routes(name, settings, routes, run))
 }
 
 /// The body of [`main`] for a settings value already loaded (the launcher and tests use it).
 pub async fn serve<S, F, Fut>(
     name: &'static str,
     settings: Settings<S>,
+    run: F,
+) -> anyhow::Result<()>
+where
+    S: ServiceSettings,
+    F: FnOnce(Context<S>) -> Fut,
+    Fut: Future<Output = anyhow::Result<()>>,
+{
+    serve_with_routes(name, settings, axum::Router::new(), run).await
+}
+
+/// [`serve`] with the service's own HTTP `routes` beside the health and metrics routes
+/// (see [`main_with_routes`]).
+pub async fn serve_with_routes<S, F, Fut>(
+    name: &'static str,
+    settings: Settings<S>,
+    routes: axum::Router,
     run: F,
 ) -> anyhow::Result<()>
 where
@@ -97,7 +129,7 @@ where
 
     let server = HttpServer::bind(
         settings.http.listen,
-        health::router(health.clone(), prometheus, axum::Router::new()),
+        health::router(health.clone(), prometheus, routes),
     )
     .await
     .with_context(|| format!("cannot listen on http.listen = {}", settings.http.listen))?;

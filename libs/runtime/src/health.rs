@@ -5,7 +5,7 @@
 //! ferroflow has no inbound traffic but the query APIs, yet readiness is still what
 //! operators and the rollout logic watch.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -32,6 +32,8 @@ pub struct Health {
     requires_assignment: AtomicBool,
     assigned_partitions: AtomicUsize,
     draining: AtomicBool,
+    /// Dependencies other than Kafka (a database), by the reason shown while one is down.
+    dependencies_down: Mutex<BTreeSet<&'static str>>,
 }
 
 /// Why a service is or is not ready.
@@ -53,6 +55,7 @@ impl Default for Health {
             requires_assignment: AtomicBool::new(false),
             assigned_partitions: AtomicUsize::new(0),
             draining: AtomicBool::new(false),
+            dependencies_down: Mutex::new(BTreeSet::new()),
         }
     }
 }
@@ -115,6 +118,20 @@ impl Health {
         self.publish();
     }
 
+    /// Records whether a dependency other than Kafka (e.g. a database) is reachable. While
+    /// it is not, the service is not ready and `/readyz` gives `reason`, e.g.
+    /// `"database unreachable"`.
+    pub fn report_dependency(&self, reason: &'static str, reachable: bool) {
+        if let Ok(mut down) = self.dependencies_down.lock() {
+            if reachable {
+                down.remove(reason);
+            } else {
+                down.insert(reason);
+            }
+        }
+        self.publish();
+    }
+
     /// Whether shutdown has begun.
     pub fn is_draining(&self) -> bool {
         self.draining.load(Ordering::Relaxed)
@@ -129,6 +146,9 @@ impl Health {
         }
         if self.requires_assignment.load(Ordering::Relaxed) && assigned == 0 {
             reasons.push("no partitions assigned");
+        }
+        if let Ok(down) = self.dependencies_down.lock() {
+            reasons.extend(down.iter().copied());
         }
         if self.draining.load(Ordering::Relaxed) {
             reasons.push("draining");
@@ -274,6 +294,16 @@ mod tests {
         health.report_reachability("gone", true);
         std::thread::sleep(Duration::from_millis(5));
         assert!(!health.kafka_reachable());
+    }
+
+    #[test]
+    fn an_unreachable_dependency_makes_the_service_unready_with_its_reason() {
+        let health = Health::new();
+        health.set_kafka_reachable(true);
+        health.report_dependency("database unreachable", false);
+        assert_eq!(health.readiness().reasons, ["database unreachable"]);
+        health.report_dependency("database unreachable", true);
+        assert!(health.readiness().ready);
     }
 
     #[tokio::test]

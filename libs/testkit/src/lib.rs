@@ -6,6 +6,7 @@
 //! names, so tests share one broker without seeing each other's records.
 #![warn(missing_docs)]
 
+pub mod database;
 pub mod pipeline;
 
 use std::collections::HashMap;

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use rdkafka::Message;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::message::{BorrowedMessage, Headers, OwnedHeaders};
+use rdkafka::message::{Headers, OwnedHeaders};
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
 
 use super::context::ObservedContext;
@@ -27,8 +27,11 @@ pub struct Rejection<'a> {
 /// The headers of `message`'s dead letter: its own headers, then where it came from and
 /// why `stage` rejected it. A transactional stage sends dead letters inside its
 /// transaction with these, so they are exactly-once like its other output.
-pub fn headers_for(
-    message: &BorrowedMessage<'_>,
+///
+/// `message` is a record as consumed or a detached copy of one (`OwnedMessage`), for a
+/// stage that learns only later, e.g. from a database, that a record is rejected.
+pub fn headers_for<M: Message>(
+    message: &M,
     stage: &str,
     rejection: &Rejection<'_>,
 ) -> OwnedHeaders {
@@ -80,10 +83,11 @@ impl DeadLetters {
 
     /// Enqueues `message` with the reason for its rejection. The returned future resolves
     /// once the broker has it; a caller must await it before committing past the record's
-    /// offset, or the record could be lost.
-    pub async fn send(
+    /// offset, or the record could be lost. `message` may be a detached copy
+    /// (`OwnedMessage`) of the consumed record.
+    pub async fn send<M: Message>(
         &self,
-        message: &BorrowedMessage<'_>,
+        message: &M,
         rejection: Rejection<'_>,
     ) -> Result<DeliveryFuture, KafkaError> {
         let out = headers_for(message, &self.stage, &rejection);

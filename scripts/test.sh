@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # scripts/test.sh: the one command that runs every ferroflow test on a fresh machine.
 #
-# It installs what the tests need (the Rust components, Apache Kafka via scripts/kafka.sh),
-# starts a real single-node Kafka on loopback, runs the gates (rustfmt, clippy) and every
-# test of the workspace against that broker, and stops the broker however it ends.
+# It installs what the tests need (the Rust components, Apache Kafka via scripts/kafka.sh,
+# PostgreSQL via scripts/postgres.sh), starts a real Kafka and PostgreSQL on loopback,
+# runs the gates (rustfmt, clippy) and every test of the workspace against them, and stops
+# both however it ends.
 # Build outputs and downloads are cached under ~/.cache/ferroflow, outside the clone.
 #
 # Usage: scripts/test.sh [extra cargo test args]
 #   FERROFLOW_TEST_BOOTSTRAP=host:port  use a broker that is already running instead
+#   FERROFLOW_TEST_DATABASE_URL=postgres://…  use a PostgreSQL that is already running
+#     (with FERROFLOW_TEST_POSTGRES_DIR=<its scripts/postgres.sh dir> for the outage test)
 
 set -euo pipefail
 
@@ -28,6 +31,11 @@ if command -v rustup >/dev/null; then
 fi
 cargo --version >&2
 
+step "packaging (scripts/validate-packaging.sh: Dockerfiles, compose, Helm, Prometheus, Grafana)"
+# Static checks with the real tools (hadolint, docker compose, helm, promtool,
+# Kubernetes schemas); installs them into ~/.cache/ferroflow/tools on first use.
+scripts/validate-packaging.sh
+
 step "formatting (cargo fmt --check)"
 cargo fmt --all -- --check
 
@@ -37,13 +45,17 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 step "build"
 cargo build --workspace --all-targets --locked
 
+# What to stop at exit, however the script ends (one trap runs them all).
+at_exit=()
+trap 'for c in "${at_exit[@]}"; do eval "$c"; done' EXIT
+
 kafka_dir="$cache/test-kafka"
 if [ -z "${FERROFLOW_TEST_BOOTSTRAP:-}" ]; then
 	step "Apache Kafka (scripts/kafka.sh)"
 	scripts/kafka.sh install
 	# Stop a broker a previous, interrupted run may have left behind.
 	scripts/kafka.sh stop --dir "$kafka_dir" >/dev/null 2>&1 || true
-	trap 'scripts/kafka.sh stop --dir "$kafka_dir" >&2 || true' EXIT
+	at_exit+=('scripts/kafka.sh stop --dir "$kafka_dir" >&2 || true')
 	# Three combined broker+controller nodes, replication 3, min.insync.replicas 2: the
 	# tests run where acks=all means something and a broker can be lost mid-test.
 	FERROFLOW_TEST_BOOTSTRAP=$(scripts/kafka.sh start --nodes 3 --dir "$kafka_dir" --port 39092 | tail -n 1)
@@ -51,6 +63,17 @@ if [ -z "${FERROFLOW_TEST_BOOTSTRAP:-}" ]; then
 	export FERROFLOW_TEST_KAFKA_NODES=3 FERROFLOW_TEST_REPLICATION=3
 fi
 echo "test broker: $FERROFLOW_TEST_BOOTSTRAP" >&2
+
+pg_dir="$cache/test-postgres"
+if [ -z "${FERROFLOW_TEST_DATABASE_URL:-}" ]; then
+	step "PostgreSQL (scripts/postgres.sh)"
+	scripts/postgres.sh install
+	scripts/postgres.sh stop --dir "$pg_dir" >/dev/null 2>&1 || true
+	at_exit+=('scripts/postgres.sh stop --dir "$pg_dir" >&2 || true')
+	FERROFLOW_TEST_DATABASE_URL=$(scripts/postgres.sh start --dir "$pg_dir" --port 55433 | tail -n 1)
+	export FERROFLOW_TEST_DATABASE_URL FERROFLOW_TEST_POSTGRES_DIR=$pg_dir
+fi
+echo "test database: $FERROFLOW_TEST_DATABASE_URL" >&2
 
 step "tests"
 # Two test threads: the integration tests each run a service process and a producer, and

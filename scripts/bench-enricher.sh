@@ -13,7 +13,7 @@
 #
 # Usage: scripts/bench-enricher.sh [--records N] [--runs R] [--partitions P]
 #                                  [--no-build] [--keep-kafka] [--out FILE]
-#                                  [--enricher-setting KEY=VALUE]...  (e.g. batch_max_records=50000)
+#                                  [--enricher-setting KEY=VALUE]...  (e.g. batch_max_wait=1s)
 
 set -euo pipefail
 BENCH_NAME=bench-enricher

@@ -3,7 +3,6 @@
 
 use std::fmt::Write as _;
 use std::net::SocketAddr;
-use std::path::Path;
 
 use crate::readiness::LastAnswer;
 
@@ -17,8 +16,9 @@ pub struct Entry<'a> {
     pub readiness: &'a Result<(), LastAnswer>,
 }
 
-/// The banner text, ending in a newline.
-pub fn render(cluster: &str, entries: &[Entry<'_>], csv_dir: &Path) -> String {
+/// The banner text, ending in a newline; `outputs` are lines saying where to look at the
+/// results (CSV files, the database, the query API).
+pub fn render(cluster: &str, entries: &[Entry<'_>], outputs: &[String]) -> String {
     const RULE: &str =
         "--------------------------------------------------------------------------------";
     let mut out = String::new();
@@ -36,7 +36,9 @@ pub fn render(cluster: &str, entries: &[Entry<'_>], csv_dir: &Path) -> String {
         }
     }
     let _ = writeln!(out);
-    let _ = writeln!(out, "CSV files: {}/<topic>/", csv_dir.display());
+    for line in outputs {
+        let _ = writeln!(out, "{line}");
+    }
     let _ = writeln!(out, "Ctrl-C to stop.");
     let _ = writeln!(out, "{RULE}");
     out
@@ -57,7 +59,7 @@ mod tests {
                 http: "127.0.0.1:9101".parse().unwrap(),
                 readiness: &ready,
             }],
-            Path::new("/repo/data/csv"),
+            &["CSV files: /repo/data/csv/<topic>/".to_string()],
         );
         assert!(text.contains("running on the embedded mock cluster at 127.0.0.1:1"));
         assert!(text.contains("  generator (ready)\n"), "{text}");
@@ -87,7 +89,7 @@ mod tests {
                 http: "127.0.0.1:9104".parse().unwrap(),
                 readiness: &not_ready,
             }],
-            Path::new("/d"),
+            &[],
         );
         assert!(
             text.contains(

@@ -1,12 +1,14 @@
-//! The data directory: CSV files go to `<data-dir>/csv`.
+//! The data directory: CSV files go to `<data-dir>/csv`, sink-db's SQLite database to
+//! `<data-dir>/db`.
 //!
-//! sink-csv keeps a checkpoint per partition (next offset, file length) beside its files.
-//! Those offsets mean something only on the cluster they came from. The embedded mock
-//! cluster starts empty every run, so its offsets restart at 0, and checkpoints of an
-//! earlier run would make sink-csv skip the new records as already written; the same
-//! goes for files written against another Kafka cluster. So a `csv` directory is reused
-//! only for the cluster recorded in its `.ferroflow-cluster-id` marker; otherwise it is
-//! moved aside to `csv-<UTC time>` (never deleted) before the services start.
+//! Both sinks keep the next offset of every partition beside their output (sink-csv in
+//! per-partition checkpoints, sink-db in its `kafka_offsets` table). Those offsets mean
+//! something only on the cluster they came from. The embedded mock cluster starts empty
+//! every run, so its offsets restart at 0, and offsets of an earlier run would make a sink
+//! skip the new records as already written; the same goes for output written against
+//! another Kafka cluster. So an output directory is reused only for the cluster recorded
+//! in its `.ferroflow-cluster-id` marker; otherwise it is moved aside to
+//! `<name>-<UTC time>` (never deleted) before the services start.
 
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
@@ -27,13 +29,27 @@ pub enum Source<'a> {
     Unknown,
 }
 
-/// Creates `<data_dir>/csv` and returns it as an absolute path (the banner shows it and
-/// sink-csv gets it, whatever its working directory), first moving aside files whose
-/// checkpoints do not belong to `source`.
+/// Creates `<data_dir>/csv` for sink-csv; see [`prepare_output_dir`].
 pub fn prepare_csv_dir(data_dir: &Path, source: Source<'_>) -> anyhow::Result<PathBuf> {
-    let csv_dir = data_dir.join("csv");
-    if !is_empty_or_missing(&csv_dir)? {
-        let recorded = std::fs::read_to_string(csv_dir.join(MARKER)).ok();
+    prepare_output_dir(data_dir, "csv", source)
+}
+
+/// Creates `<data_dir>/db` for sink-db's SQLite database; see [`prepare_output_dir`].
+pub fn prepare_db_dir(data_dir: &Path, source: Source<'_>) -> anyhow::Result<PathBuf> {
+    prepare_output_dir(data_dir, "db", source)
+}
+
+/// Creates `<data_dir>/<name>` and returns it as an absolute path (the banner shows it and
+/// the sink gets it, whatever its working directory), first moving aside output whose
+/// offsets do not belong to `source`.
+pub fn prepare_output_dir(
+    data_dir: &Path,
+    name: &str,
+    source: Source<'_>,
+) -> anyhow::Result<PathBuf> {
+    let dir = data_dir.join(name);
+    if !is_empty_or_missing(&dir)? {
+        let recorded = std::fs::read_to_string(dir.join(MARKER)).ok();
         let reason = match source {
             Source::Fresh => Some("the embedded cluster starts empty".to_string()),
             Source::Cluster(id) if recorded.as_deref().map(str::trim) != Some(id) => Some(format!(
@@ -43,35 +59,33 @@ pub fn prepare_csv_dir(data_dir: &Path, source: Source<'_>) -> anyhow::Result<Pa
             Source::Cluster(_) | Source::Unknown => None,
         };
         if let Some(reason) = reason {
-            let aside = data_dir.join(format!("csv-{}", stamp(SystemTime::now())));
-            std::fs::rename(&csv_dir, &aside).with_context(|| {
+            let aside = data_dir.join(format!("{name}-{}", stamp(SystemTime::now())));
+            std::fs::rename(&dir, &aside).with_context(|| {
                 format!(
                     "cannot move the earlier run's {} aside to {}",
-                    csv_dir.display(),
+                    dir.display(),
                     aside.display()
                 )
             })?;
             tracing::warn!(
-                "moved earlier CSV files to {}: {reason}, so their checkpoints' offsets \
-                 would not match this run's",
+                "moved earlier output to {}: {reason}, so its stored offsets would not \
+                 match this run's",
                 aside.display()
             );
         }
     }
-    std::fs::create_dir_all(&csv_dir)
-        .with_context(|| format!("cannot create {}", csv_dir.display()))?;
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let marker = match source {
         Source::Fresh => Some("embedded (in memory, new every run)"),
         Source::Cluster(id) => Some(id),
         Source::Unknown => None,
     };
     if let Some(marker) = marker {
-        std::fs::write(csv_dir.join(MARKER), format!("{marker}\n"))
-            .with_context(|| format!("cannot write {}", csv_dir.join(MARKER).display()))?;
+        std::fs::write(dir.join(MARKER), format!("{marker}\n"))
+            .with_context(|| format!("cannot write {}", dir.join(MARKER).display()))?;
     }
-    csv_dir
-        .canonicalize()
-        .with_context(|| format!("cannot resolve {}", csv_dir.display()))
+    dir.canonicalize()
+        .with_context(|| format!("cannot resolve {}", dir.display()))
 }
 
 fn is_empty_or_missing(dir: &Path) -> anyhow::Result<bool> {
@@ -165,6 +179,23 @@ mod tests {
         prepare_csv_dir(dir.path(), Source::Unknown).unwrap();
         assert!(kept(dir.path()));
         assert!(!dir.path().join("csv").join(MARKER).exists());
+    }
+
+    #[test]
+    fn the_database_directory_follows_the_same_rule() {
+        let dir = tempfile::tempdir().unwrap();
+        let old = dir.path().join("db");
+        std::fs::create_dir_all(&old).unwrap();
+        std::fs::write(old.join("sink-db.sqlite"), "x").unwrap();
+        let db = prepare_db_dir(dir.path(), Source::Fresh).unwrap();
+        assert!(db.ends_with("db") && db.is_dir());
+        assert!(!db.join("sink-db.sqlite").exists());
+        let aside: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .filter(|n| n.starts_with("db-"))
+            .collect();
+        assert_eq!(aside.len(), 1, "{aside:?}");
     }
 
     #[test]

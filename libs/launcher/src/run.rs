@@ -44,10 +44,18 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         .iter()
         .map(|(_, topic)| topic.to_string())
         .collect();
+    // A real cluster lets the aggregator create its internal topics (compacted state,
+    // one-partition partials); librdkafka's mock cluster does not, so they are made here.
+    let aggregator = ferroflow_aggregator::config::AggregatorSettings::default();
+    let embedded_only = [aggregator.state_topic(), aggregator.partials_topic()];
 
     let cluster = match &args.bootstrap_servers {
         None => Cluster::embedded(
-            &topics.iter().map(String::as_str).collect::<Vec<_>>(),
+            &topics
+                .iter()
+                .map(String::as_str)
+                .chain(embedded_only.iter().map(String::as_str))
+                .collect::<Vec<_>>(),
             args.partitions,
             args.replication.unwrap_or(EMBEDDED_BROKERS),
         )?,
@@ -71,14 +79,13 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         }
     };
     tracing::info!(topics = ?topics, "Kafka: {}", cluster.describe());
-    let csv_dir = data::prepare_csv_dir(
-        &args.data_dir,
-        match &cluster {
-            Cluster::Embedded(_) => Source::Fresh,
-            Cluster::External { id: Some(id), .. } => Source::Cluster(id),
-            Cluster::External { id: None, .. } => Source::Unknown,
-        },
-    )?;
+    let source = match &cluster {
+        Cluster::Embedded(_) => Source::Fresh,
+        Cluster::External { id: Some(id), .. } => Source::Cluster(id),
+        Cluster::External { id: None, .. } => Source::Unknown,
+    };
+    let csv_dir = data::prepare_csv_dir(&args.data_dir, source)?;
+    let db_dir = data::prepare_db_dir(&args.data_dir, source)?;
     let overrides: Vec<(&str, &str)> = cluster
         .overrides()
         .iter()
@@ -101,10 +108,23 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             bootstrap_servers: &bootstrap,
             rdkafka_overrides: &overrides,
             csv_dir: &csv_dir,
+            db_dir: &db_dir,
             bin_dir: &bin_dir,
             color: stdout.is_terminal(),
         },
     )?;
+    let grpc = args.base_port + services::GRPC_OFFSET;
+    let aggregator = launches
+        .iter()
+        .find(|l| l.name == "aggregator")
+        .map_or_else(String::new, |l| l.http.to_string());
+    let outputs = [
+        format!("CSV files: {}/<topic>/", csv_dir.display()),
+        format!(
+            "Query API: http://{aggregator}/v1/tickers, gRPC 127.0.0.1:{grpc} (docs/aggregator.md)"
+        ),
+        format!("Database (SQLite): {}", services::sqlite_url(&db_dir)),
+    ];
     let sink = Arc::new(Mutex::new(stdout));
     let mut supervisor = Supervisor::new(sink.clone());
     for launch in &launches {
@@ -145,7 +165,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
                 .zip(&states)
                 .map(|(launch, readiness)| Entry { name: launch.name, http: launch.http, readiness })
                 .collect();
-            let text = banner::render(&cluster.describe(), &entries, &csv_dir);
+            let text = banner::render(&cluster.describe(), &entries, &outputs);
             let mut out = sink.lock().unwrap_or_else(|p| p.into_inner());
             let _ = out.write_all(text.as_bytes());
             let _ = out.flush();

@@ -23,9 +23,8 @@ pub struct ServiceSpec {
     pub port_offset: u16,
 }
 
-/// The services that exist so far, in start order. Each keeps a fixed port slot so that a
-/// service added later does not move the others: generator +1, enricher +2,
-/// aggregator +3, sink-csv +4, sink-db +5.
+/// Every service, in start order. Each keeps a fixed port slot: generator +1, enricher +2,
+/// aggregator +3 (and its gRPC query API at +6), sink-csv +4, sink-db +5.
 pub const SERVICES: &[ServiceSpec] = &[
     ServiceSpec {
         name: "generator",
@@ -38,14 +37,27 @@ pub const SERVICES: &[ServiceSpec] = &[
         port_offset: 2,
     },
     ServiceSpec {
+        name: "aggregator",
+        binary: "aggregator",
+        port_offset: 3,
+    },
+    ServiceSpec {
         name: "sink-csv",
         binary: "sink-csv",
         port_offset: 4,
     },
+    ServiceSpec {
+        name: "sink-db",
+        binary: "sink-db",
+        port_offset: 5,
+    },
 ];
 
+/// Where the aggregator's gRPC query API listens: `base_port + GRPC_OFFSET`.
+pub const GRPC_OFFSET: u16 = 6;
+
 /// The largest port offset reserved, which `base_port` must leave room for.
-const LAST_RESERVED_OFFSET: u16 = 5;
+const LAST_RESERVED_OFFSET: u16 = GRPC_OFFSET;
 
 /// Everything needed to start one service.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,6 +83,8 @@ pub struct Shared<'a> {
     pub rdkafka_overrides: &'a [(&'a str, &'a str)],
     /// Directory sink-csv writes into.
     pub csv_dir: &'a Path,
+    /// Directory of sink-db's SQLite database (absolute).
+    pub db_dir: &'a Path,
     /// Directory of the binaries.
     pub bin_dir: &'a Path,
     /// Whether the services may colour their logs (the launcher's stdout is a terminal).
@@ -130,6 +144,14 @@ fn own_settings(service: &str, args: &RunArgs, shared: &Shared<'_>) -> Vec<(Stri
         // One enricher with a fixed identity: its transactional.id stays the same across
         // runs, so a restart fences whatever a killed run left open.
         "enricher" => vec![var("enricher.instance_id", "enricher-0")],
+        // Like the enricher: a fixed transactional.id, and loopback-only query APIs.
+        "aggregator" => vec![
+            var("aggregator.instance_id", "aggregator-0"),
+            var(
+                "aggregator.grpc_listen",
+                SocketAddr::from((Ipv4Addr::LOCALHOST, args.base_port + GRPC_OFFSET)),
+            ),
+        ],
         "sink-csv" => vec![
             var("sink_csv.directory", shared.csv_dir.display()),
             var(
@@ -137,8 +159,15 @@ fn own_settings(service: &str, args: &RunArgs, shared: &Shared<'_>) -> Vec<(Stri
                 "stock_ticks,user_login,stock_ticks_enriched,user_login_enriched",
             ),
         ],
+        // SQLite in the embedded run: nothing to install; PostgreSQL is for deployments.
+        "sink-db" => vec![var("sink_db.url", sqlite_url(shared.db_dir))],
         _ => Vec::new(),
     }
+}
+
+/// The SQLite URL of sink-db's database file in `db_dir` (absolute, so `sqlite:///…`).
+pub fn sqlite_url(db_dir: &Path) -> String {
+    format!("sqlite://{}", db_dir.join("sink-db.sqlite").display())
 }
 
 fn var(key: &str, value: impl std::fmt::Display) -> (String, String) {
@@ -194,6 +223,7 @@ mod tests {
             bootstrap_servers: "127.0.0.1:1111,127.0.0.1:2222",
             rdkafka_overrides: overrides,
             csv_dir: Path::new("/srv/ff/data/csv"),
+            db_dir: Path::new("/srv/ff/data/db"),
             bin_dir: Path::new("/opt/ff/bin"),
             color: true,
         }
@@ -213,7 +243,13 @@ mod tests {
         let ports: Vec<_> = launches.iter().map(|l| (l.name, l.http.port())).collect();
         assert_eq!(
             ports,
-            [("generator", 9101), ("enricher", 9102), ("sink-csv", 9104)]
+            [
+                ("generator", 9101),
+                ("enricher", 9102),
+                ("aggregator", 9103),
+                ("sink-csv", 9104),
+                ("sink-db", 9105)
+            ]
         );
         assert!(launches.iter().all(|l| l.http.ip() == Ipv4Addr::LOCALHOST));
     }
@@ -291,6 +327,30 @@ mod tests {
     }
 
     #[test]
+    fn the_aggregator_query_api_listens_on_loopback_beside_the_others() {
+        let launches = plan(&args(&[]), &shared(&[])).unwrap();
+        let env = env_of(&launches, "aggregator");
+        assert_eq!(
+            get(env, "FERROFLOW_AGGREGATOR__GRPC_LISTEN"),
+            Some("127.0.0.1:9106")
+        );
+        assert_eq!(
+            get(env, "FERROFLOW_AGGREGATOR__INSTANCE_ID"),
+            Some("aggregator-0")
+        );
+    }
+
+    #[test]
+    fn sink_db_writes_to_sqlite_in_the_db_directory() {
+        let launches = plan(&args(&[]), &shared(&[])).unwrap();
+        let env = env_of(&launches, "sink-db");
+        assert_eq!(
+            get(env, "FERROFLOW_SINK_DB__URL"),
+            Some("sqlite:///srv/ff/data/db/sink-db.sqlite")
+        );
+    }
+
+    #[test]
     fn librdkafka_overrides_use_the_pass_through_form() {
         let overrides = [("partition.assignment.strategy", "range")];
         let launches = plan(&args(&[]), &shared(&overrides)).unwrap();
@@ -324,9 +384,12 @@ mod tests {
     #[test]
     fn binaries_are_looked_up_in_the_bin_dir() {
         let launches = plan(&args(&[]), &shared(&[])).unwrap();
-        assert_eq!(launches[0].program, Path::new("/opt/ff/bin/generator"));
-        assert_eq!(launches[1].program, Path::new("/opt/ff/bin/enricher"));
-        assert_eq!(launches[2].program, Path::new("/opt/ff/bin/sink-csv"));
+        let programs: Vec<_> = launches.iter().map(|l| l.program.as_path()).collect();
+        assert_eq!(
+            programs,
+            ["generator", "enricher", "aggregator", "sink-csv", "sink-db"]
+                .map(|b| Path::new("/opt/ff/bin").join(b))
+        );
     }
 
     #[test]

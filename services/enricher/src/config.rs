@@ -25,7 +25,9 @@ pub struct EnricherSettings {
     /// How far in the future an event time may be before it is rejected. Default 5m.
     #[serde(with = "humantime_serde")]
     pub max_future_skew: Duration,
-    /// Commit after this many records. Default 5000.
+    /// Commit after this many records. Default 50000: at full speed the 100 ms
+    /// interval decides, and each commit costs a few milliseconds of stall
+    /// (docs/benchmarks.md), so a small cap would commit far more often.
     pub batch_max_records: usize,
     /// Commit this long after a batch's first record at the latest. Default 100ms.
     #[serde(with = "humantime_serde")]
@@ -46,7 +48,7 @@ impl Default for EnricherSettings {
             guarantee: Guarantee::ExactlyOnce,
             reference_file: None,
             max_future_skew: Duration::from_secs(300),
-            batch_max_records: 5000,
+            batch_max_records: 50_000,
             batch_max_wait: Duration::from_millis(100),
             transaction_timeout: Duration::from_secs(30),
         }

@@ -3,9 +3,10 @@
 #
 # Builds the workspace binaries (release, cached outside the clone), then runs the
 # launcher: an embedded Kafka mock cluster inside the launcher, every service as its own
-# process, CSV files under ./data/csv, health and metrics URLs printed once all are
-# ready. Ctrl-C stops everything. Needs only the Rust toolchain, a C compiler, make and
-# perl (librdkafka and its vendored OpenSSL are built from source).
+# process, CSV files under ./data/csv and a SQLite database in ./data/db, health and
+# metrics URLs printed once all are ready. Ctrl-C stops everything. Needs only the Rust
+# toolchain, a C compiler, make and perl (librdkafka and its vendored OpenSSL are built
+# from source).
 #
 # Usage: scripts/run.sh [ferroflow run options]     (scripts/run.sh --help lists them)
 #   scripts/run.sh --bootstrap-servers 127.0.0.1:19092   use a real broker instead

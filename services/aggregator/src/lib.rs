@@ -75,10 +75,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
+use ferroflow_runtime::kafka::Isolation;
 use ferroflow_runtime::kafka::batch::{self, BatchPolicy};
 use ferroflow_runtime::kafka::context::PartitionListener;
 use ferroflow_runtime::kafka::transactional::{Guarantee, StageOutput};
-use ferroflow_runtime::kafka::{Isolation, KafkaClients};
 use ferroflow_runtime::service::Context;
 
 use crate::config::AggregatorSettings;
@@ -91,9 +91,7 @@ pub const STAGE: &str = "aggregator";
 pub async fn run(ctx: Context<AggregatorSettings>, query: Query) -> anyhow::Result<()> {
     let settings = ctx.settings.service.clone();
     let timing = settings.timing()?;
-    // Consumers get the fetch default; producers and the admin client would only warn
-    // that it is a consumer property.
-    let consumers = with_fetch_default(&ctx);
+    let consumers = &ctx.kafka;
     query.set_history(settings.query_history);
     let names = &ctx.settings.topics;
     let topics = Arc::new(Topics {
@@ -151,7 +149,7 @@ pub async fn run(ctx: Context<AggregatorSettings>, query: Query) -> anyhow::Resu
         Some(listener as Arc<dyn PartitionListener>),
     )?;
     let restorer = restore::Restorer::new(
-        &consumers,
+        consumers,
         &settings.group_id,
         &topics.state,
         layout,
@@ -187,23 +185,6 @@ pub async fn run(ctx: Context<AggregatorSettings>, query: Query) -> anyhow::Resu
         "aggregator stopped; last batch committed"
     );
     Ok(())
-}
-
-/// librdkafka's `fetch.queue.backoff.ms` unless `kafka.properties` sets it.
-pub const FETCH_QUEUE_BACKOFF_MS: &str = "10";
-
-/// The factory of the service's consumers, with a short fetch-queue backoff unless the
-/// operator chose one. Once a partition's prefetch queue passes its threshold librdkafka waits
-/// `fetch.queue.backoff.ms` (1 s by default) before fetching for it again; the
-/// aggregator does little per record, drained the queue long before, and sat idle for
-/// up to a second every few hundred thousand records (docs/benchmarks.md).
-fn with_fetch_default(ctx: &Context<AggregatorSettings>) -> KafkaClients {
-    let mut kafka = ctx.settings.kafka.clone();
-    kafka
-        .properties
-        .entry("fetch.queue.backoff.ms".into())
-        .or_insert_with(|| FETCH_QUEUE_BACKOFF_MS.into());
-    KafkaClients::new(kafka, ctx.service, ctx.health.clone())
 }
 
 /// A one-shot stop signal for the gRPC server.

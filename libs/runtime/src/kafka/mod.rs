@@ -134,6 +134,11 @@ impl KafkaClients {
             .set("enable.auto.offset.store", "false")
             .set("auto.offset.reset", "earliest")
             .set("partition.assignment.strategy", "cooperative-sticky")
+            // Once a partition's prefetch queue passes its threshold librdkafka waits
+            // this long before fetching for it again (1 s by default); a stage that
+            // drains its queue quickly sat idle for up to a second every few hundred
+            // thousand records (docs/benchmarks.md, aggregator).
+            .set("fetch.queue.backoff.ms", "10")
             .set(
                 "isolation.level",
                 match isolation {

@@ -146,11 +146,33 @@ pub async fn prepare(
             }
         }
     }
-    // Existing topics keep their partition count; read the state topic's real one.
-    let state_name = state_topic.to_string();
-    let state_partitions = tokio::task::spawn_blocking(move || partitions_of(&admin, &state_name))
-        .await?
-        .with_context(|| format!("the state topic {state_topic} has no partitions"))?;
+    // Existing topics keep their partition count; read the state topic's real one. A
+    // topic just created reaches the metadata of every broker a moment later (seen on a
+    // three-node cluster), so wait for both internal topics to show their partitions.
+    let deadline = tokio::time::Instant::now() + wait;
+    let state_partitions = loop {
+        let probe = {
+            let names = [state_topic.to_string(), partials_topic.to_string()];
+            let admin = admin.clone();
+            tokio::task::spawn_blocking(move || {
+                names
+                    .iter()
+                    .map(|t| partitions_of(&admin, t))
+                    .collect::<Vec<_>>()
+            })
+            .await?
+        };
+        if let [Some(state), Some(_)] = probe[..] {
+            break state;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            anyhow::bail!(
+                "the internal topics {state_topic} and {partials_topic} show no partitions \
+                 {wait:?} after their creation"
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
     Ok(Layout {
         state_partitions,
         ..layout

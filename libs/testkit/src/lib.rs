@@ -210,6 +210,36 @@ pub fn read_topic(topic: &str, expected: usize, timeout: Duration) -> Vec<ReadRe
     records
 }
 
+/// Asserts that exactly the sequence numbers `expected` appear in `counts` (sequence
+/// number → how many times it was seen), each once; names the first missing and doubled.
+pub fn assert_exactly_once(counts: &HashMap<u64, usize>, expected: impl IntoIterator<Item = u64>) {
+    let expected: Vec<u64> = expected.into_iter().collect();
+    let missing: Vec<_> = expected
+        .iter()
+        .filter(|s| !counts.contains_key(s))
+        .take(10)
+        .collect();
+    let doubled: Vec<_> = counts
+        .iter()
+        .filter(|(_, n)| **n > 1)
+        .map(|(s, n)| (*s, *n))
+        .take(10)
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "missing sequence numbers (first 10): {missing:?}"
+    );
+    assert!(
+        doubled.is_empty(),
+        "doubled sequence numbers (first 10): {doubled:?}"
+    );
+    assert_eq!(
+        counts.len(),
+        expected.len(),
+        "records for unexpected sequence numbers"
+    );
+}
+
 /// The committed end offsets (high watermarks) of `topic`, summed: how many records it holds.
 pub fn topic_size(topic: &str) -> i64 {
     let consumer: BaseConsumer = ClientConfig::new()

@@ -86,24 +86,4 @@ pub fn sequences(records: &[ReadRecord]) -> HashMap<u64, usize> {
     counts
 }
 
-pub fn assert_exactly_once(counts: &HashMap<u64, usize>, total: u64) {
-    let missing: Vec<u64> = (0..total)
-        .filter(|s| !counts.contains_key(s))
-        .take(10)
-        .collect();
-    let doubled: Vec<(u64, usize)> = counts
-        .iter()
-        .filter(|(_, n)| **n > 1)
-        .map(|(s, n)| (*s, *n))
-        .take(10)
-        .collect();
-    assert!(
-        missing.is_empty(),
-        "missing sequence numbers (first 10): {missing:?}"
-    );
-    assert!(
-        doubled.is_empty(),
-        "doubled sequence numbers (first 10): {doubled:?}"
-    );
-    assert_eq!(counts.len() as u64, total, "unexpected sequence numbers");
-}
+pub use ferroflow_testkit::assert_exactly_once;

@@ -104,31 +104,4 @@ pub fn sequence_counts(dir: &Path, topic: &str) -> HashMap<u64, usize> {
     counts
 }
 
-/// Asserts that exactly the sequence numbers `expected` appear, each once.
-pub fn assert_exactly_once(counts: &HashMap<u64, usize>, expected: impl Iterator<Item = u64>) {
-    let expected: Vec<u64> = expected.collect();
-    let missing: Vec<_> = expected
-        .iter()
-        .filter(|s| !counts.contains_key(s))
-        .take(10)
-        .collect();
-    let doubled: Vec<_> = counts
-        .iter()
-        .filter(|(_, n)| **n > 1)
-        .map(|(s, n)| (*s, *n))
-        .take(10)
-        .collect();
-    assert!(
-        missing.is_empty(),
-        "missing sequence numbers (first 10): {missing:?}"
-    );
-    assert!(
-        doubled.is_empty(),
-        "doubled sequence numbers (first 10): {doubled:?}"
-    );
-    assert_eq!(
-        counts.len(),
-        expected.len(),
-        "rows for unexpected sequence numbers"
-    );
-}
+pub use ferroflow_testkit::assert_exactly_once;

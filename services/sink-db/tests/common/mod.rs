@@ -42,7 +42,7 @@ impl TestDatabase {
     }
 
     /// `seq` → rows carrying it, in `table` for records of `topic`.
-    pub async fn sequences(&self, table: &str, topic: &str) -> HashMap<i64, i64> {
+    pub async fn sequences(&self, table: &str, topic: &str) -> HashMap<u64, usize> {
         let rows: Vec<(i64, i64)> = sqlx::query_as(&format!(
             "SELECT seq, count(*) FROM {table} WHERE kafka_topic = $1 GROUP BY seq"
         ))
@@ -50,7 +50,12 @@ impl TestDatabase {
         .fetch_all(&self.pool)
         .await
         .expect("query sequences");
-        rows.into_iter().collect()
+        rows.into_iter()
+            .map(|(seq, n)| {
+                let seq = u64::try_from(seq).expect("a sequence number is not negative");
+                (seq, usize::try_from(n).expect("a count fits usize"))
+            })
+            .collect()
     }
 
     /// Rows in `table`; 0 while the table does not exist yet (before the migrations).
@@ -82,32 +87,7 @@ where
     }
 }
 
-/// Asserts that exactly the sequence numbers `0..total` appear, each once.
-pub fn assert_exactly_once(counts: &HashMap<i64, i64>, total: i64) {
-    let missing: Vec<i64> = (0..total)
-        .filter(|s| !counts.contains_key(s))
-        .take(10)
-        .collect();
-    let doubled: Vec<(i64, i64)> = counts
-        .iter()
-        .filter(|(_, n)| **n > 1)
-        .map(|(s, n)| (*s, *n))
-        .take(10)
-        .collect();
-    assert!(
-        missing.is_empty(),
-        "missing sequence numbers (first 10): {missing:?}"
-    );
-    assert!(
-        doubled.is_empty(),
-        "doubled sequence numbers (first 10): {doubled:?}"
-    );
-    assert_eq!(
-        counts.len() as i64,
-        total,
-        "rows for unexpected sequence numbers"
-    );
-}
+pub use ferroflow_testkit::assert_exactly_once;
 
 /// Unique topics for every stream sink-db reads, and dead letters.
 pub async fn topics(partitions: i32) -> TopicNames {

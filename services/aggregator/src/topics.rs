@@ -63,18 +63,7 @@ pub async fn prepare(
     );
     let deadline = tokio::time::Instant::now() + wait;
     let counts = loop {
-        let probe = {
-            let names = [ticks.to_string(), logins.to_string()];
-            let admin = admin.clone();
-            // Metadata requests block: keep them off the async workers.
-            tokio::task::spawn_blocking(move || {
-                names
-                    .iter()
-                    .map(|t| partitions_of(&admin, t))
-                    .collect::<Vec<_>>()
-            })
-            .await?
-        };
+        let probe = partition_counts(&admin, [ticks, logins]).await?;
         if let [Some(t), Some(l)] = probe[..] {
             break (t, l);
         }
@@ -94,19 +83,9 @@ pub async fn prepare(
     };
     // Create only what is missing: a cluster without CreateTopics support (librdkafka's
     // mock cluster in the embedded run) works when the topics were made beforehand.
-    let existing = {
-        let names = [state_topic.to_string(), partials_topic.to_string()];
-        let admin = admin.clone();
-        tokio::task::spawn_blocking(move || {
-            names
-                .iter()
-                .map(|t| partitions_of(&admin, t).is_some())
-                .collect::<Vec<_>>()
-        })
-        .await?
-    };
+    let existing = partition_counts(&admin, [state_topic, partials_topic]).await?;
     let mut missing = Vec::new();
-    if !existing.first().copied().unwrap_or(false) {
+    if existing.first().copied().flatten().is_none() {
         let mut state = NewTopic::new(
             state_topic,
             layout.state_partitions,
@@ -117,7 +96,7 @@ pub async fn prepare(
         }
         missing.push(state);
     }
-    if !existing.get(1).copied().unwrap_or(false) {
+    if existing.get(1).copied().flatten().is_none() {
         missing.push(NewTopic::new(
             partials_topic,
             1,
@@ -151,17 +130,7 @@ pub async fn prepare(
     // three-node cluster), so wait for both internal topics to show their partitions.
     let deadline = tokio::time::Instant::now() + wait;
     let state_partitions = loop {
-        let probe = {
-            let names = [state_topic.to_string(), partials_topic.to_string()];
-            let admin = admin.clone();
-            tokio::task::spawn_blocking(move || {
-                names
-                    .iter()
-                    .map(|t| partitions_of(&admin, t))
-                    .collect::<Vec<_>>()
-            })
-            .await?
-        };
+        let probe = partition_counts(&admin, [state_topic, partials_topic]).await?;
         if let [Some(state), Some(_)] = probe[..] {
             break state;
         }
@@ -180,6 +149,24 @@ pub async fn prepare(
 }
 
 /// The partition count of `topic`, `None` if it does not exist (yet).
+/// The partition count of each topic in `names`, `None` where the metadata shows none.
+/// Metadata requests block: they run off the async workers.
+async fn partition_counts(
+    admin: &Arc<rdkafka::admin::AdminClient<ferroflow_runtime::kafka::ObservedContext>>,
+    names: [&str; 2],
+) -> anyhow::Result<Vec<Option<i32>>> {
+    let names = names.map(str::to_string);
+    let admin = admin.clone();
+    let counts = tokio::task::spawn_blocking(move || {
+        names
+            .iter()
+            .map(|t| partitions_of(&admin, t))
+            .collect::<Vec<_>>()
+    })
+    .await?;
+    Ok(counts)
+}
+
 fn partitions_of(
     admin: &rdkafka::admin::AdminClient<ferroflow_runtime::kafka::ObservedContext>,
     topic: &str,

@@ -25,7 +25,7 @@ use ::metrics::Counter;
 use anyhow::Context as _;
 use ferroflow_runtime::kafka::batch::BatchHandler;
 use ferroflow_runtime::kafka::context::{ObservedContext, PartitionListener, TopicPartition};
-use ferroflow_runtime::kafka::dead_letter::{self, Rejection};
+use ferroflow_runtime::kafka::dead_letter::Rejection;
 use ferroflow_runtime::kafka::headers;
 use ferroflow_runtime::kafka::transactional::StageOutput;
 use ferroflow_runtime::metrics::{self as ff_metrics, Outcome};
@@ -380,20 +380,8 @@ impl<'a> Aggregate<'a> {
             kind,
             message: reason,
         };
-        let hdrs = dead_letter::headers_for(message, crate::STAGE, &rejection);
-        let mut record: BaseRecord<'_, [u8], [u8], usize> =
-            BaseRecord::with_opaque_to(topic, 0).headers(hdrs);
-        if let Some(key) = message.key() {
-            record = record.key(key);
-        }
-        if let Some(payload) = message.payload() {
-            record = record.payload(payload);
-        }
-        if let Some(ts) = message.timestamp().to_millis() {
-            record = record.timestamp(ts);
-        }
         self.output
-            .send(record)
+            .send_rejected(message, topic, crate::STAGE, &rejection)
             .await
             .with_context(|| format!("cannot send to {topic}"))
     }

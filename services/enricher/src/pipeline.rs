@@ -14,7 +14,7 @@ use anyhow::Context as _;
 use ferroflow_runtime::config::TopicNames;
 use ferroflow_runtime::kafka::batch::BatchHandler;
 use ferroflow_runtime::kafka::context::ObservedContext;
-use ferroflow_runtime::kafka::dead_letter::{self, Rejection};
+use ferroflow_runtime::kafka::dead_letter::Rejection;
 use ferroflow_runtime::kafka::headers;
 use ferroflow_runtime::kafka::transactional::StageOutput;
 use ferroflow_runtime::metrics::{self as ff_metrics, Outcome};
@@ -94,17 +94,8 @@ impl<'a> Enrich<'a> {
             kind,
             message: reason,
         };
-        let hdrs = dead_letter::headers_for(message, crate::STAGE, &rejection);
-        let mut record: BaseRecord<'_, [u8], [u8], usize> =
-            BaseRecord::with_opaque_to(&self.topics.dead_letters, 0).headers(hdrs);
-        if let Some(key) = message.key() {
-            record = record.key(key);
-        }
-        if let Some(payload) = message.payload() {
-            record = record.payload(payload);
-        }
         self.output
-            .send(record)
+            .send_rejected(message, &self.topics.dead_letters, crate::STAGE, &rejection)
             .await
             .context("cannot send a dead letter")?;
         ff_metrics::dead_letters(message.topic(), kind).increment(1);

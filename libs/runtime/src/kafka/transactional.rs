@@ -28,6 +28,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use metrics::{Counter, Histogram};
+use rdkafka::Message;
 use rdkafka::consumer::{CommitMode, Consumer, ConsumerGroupMetadata, StreamConsumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::ToBytes;
@@ -35,6 +36,7 @@ use rdkafka::producer::{BaseRecord, Producer, ThreadedProducer};
 use rdkafka::{Offset, TopicPartitionList};
 
 use super::context::{ObservedContext, PartitionListener, TopicPartition};
+use super::dead_letter::{self, Rejection};
 use super::producer::{self, TrackingContext};
 use super::{ClientError, KafkaClients};
 
@@ -185,6 +187,31 @@ impl StageOutput {
         // Counted before it is sent: a record that fails to send stops the stage anyway.
         self.open_batch()?.records += 1;
         producer::send(&self.producer, record).await
+    }
+
+    /// Sends `message` as it was consumed — key, payload, timestamp and headers — to
+    /// `topic` (dead letters, late events) with the headers saying where it came from and
+    /// why `stage` set it aside, within the current batch like any other output.
+    pub async fn send_rejected<M: Message>(
+        &self,
+        message: &M,
+        topic: &str,
+        stage: &str,
+        rejection: &Rejection<'_>,
+    ) -> Result<(), KafkaError> {
+        let headers = dead_letter::headers_for(message, stage, rejection);
+        let mut record: BaseRecord<'_, [u8], [u8], usize> =
+            BaseRecord::with_opaque_to(topic, 0).headers(headers);
+        if let Some(key) = message.key() {
+            record = record.key(key);
+        }
+        if let Some(payload) = message.payload() {
+            record = record.payload(payload);
+        }
+        if let Some(ts) = message.timestamp().to_millis() {
+            record = record.timestamp(ts);
+        }
+        self.send(record).await
     }
 
     /// Records that the input at `offset` is processed (its output, if any, sent): the

@@ -1,7 +1,11 @@
 //! Liveness, readiness and the HTTP server that exposes them with `/metrics`.
 //!
-//! Ready means: Kafka is reachable, partitions are assigned (for services that consume),
-//! and the service is not draining. Kubernetes stops sending work to an unready pod;
+//! Ready means: the service has finished starting (a consumer subscribed, or a
+//! producer-only service said so), Kafka is reachable, partitions are assigned (for
+//! services that consume), and the service is not draining. Until a service reaches its
+//! consumer it is "starting": work done first (creating topics, initialising
+//! transactions) must not pass for readiness, or a rolling update would stop the next
+//! instance before this one has joined its group. Kubernetes stops sending work to an unready pod;
 //! ferroflow has no inbound traffic but the query APIs, yet readiness is still what
 //! operators and the rollout logic watch.
 
@@ -29,6 +33,7 @@ use serde::Serialize;
 pub struct Health {
     reachability: Mutex<HashMap<String, (bool, Instant)>>,
     freshness: Mutex<Duration>,
+    started: AtomicBool,
     requires_assignment: AtomicBool,
     assigned_partitions: AtomicUsize,
     draining: AtomicBool,
@@ -52,6 +57,7 @@ impl Default for Health {
         Health {
             reachability: Mutex::new(HashMap::new()),
             freshness: Mutex::new(Duration::from_secs(5)),
+            started: AtomicBool::new(false),
             requires_assignment: AtomicBool::new(false),
             assigned_partitions: AtomicUsize::new(0),
             draining: AtomicBool::new(false),
@@ -101,8 +107,17 @@ impl Health {
     }
 
     /// Marks this service as a consumer, which is ready only with partitions assigned.
+    /// Reaching the consumer also ends start-up.
     pub fn require_assignment(&self) {
         self.requires_assignment.store(true, Ordering::Relaxed);
+        self.started.store(true, Ordering::Relaxed);
+        self.publish();
+    }
+
+    /// Start-up is over for a service that consumes nothing (a consumer ends it with
+    /// [`Health::require_assignment`]).
+    pub fn set_started(&self) {
+        self.started.store(true, Ordering::Relaxed);
         self.publish();
     }
 
@@ -141,6 +156,9 @@ impl Health {
     pub fn readiness(&self) -> Readiness {
         let mut reasons = Vec::new();
         let assigned = self.assigned_partitions.load(Ordering::Relaxed);
+        if !self.started.load(Ordering::Relaxed) {
+            reasons.push("starting");
+        }
         if !self.kafka_reachable() {
             reasons.push("kafka unreachable");
         }
@@ -264,7 +282,17 @@ mod tests {
             StatusCode::SERVICE_UNAVAILABLE
         );
         health.set_kafka_reachable(true);
+        health.set_started();
         assert_eq!(status(app(health.clone()), "/readyz").await, StatusCode::OK);
+    }
+
+    #[test]
+    fn a_service_reaching_kafka_is_not_ready_before_start_up_ends() {
+        let health = Health::new();
+        health.set_kafka_reachable(true);
+        assert_eq!(health.readiness().reasons, ["starting"]);
+        health.set_started();
+        assert!(health.readiness().ready);
     }
 
     #[tokio::test]
@@ -300,6 +328,7 @@ mod tests {
     fn an_unreachable_dependency_makes_the_service_unready_with_its_reason() {
         let health = Health::new();
         health.set_kafka_reachable(true);
+        health.set_started();
         health.report_dependency("database unreachable", false);
         assert_eq!(health.readiness().reasons, ["database unreachable"]);
         health.report_dependency("database unreachable", true);
@@ -310,6 +339,7 @@ mod tests {
     async fn draining_service_is_not_ready() {
         let health = Health::new();
         health.set_kafka_reachable(true);
+        health.set_started();
         health.set_draining();
         assert_eq!(
             status(app(health), "/readyz").await,

@@ -104,6 +104,7 @@ pub async fn generate(
     drain_timeout: Duration,
 ) -> anyhow::Result<Report> {
     let producer = kafka.threaded_producer(TrackingContext::new(kafka.health().clone()))?;
+    kafka.health().set_started();
     // The producer's statistics report broker state; a metadata probe makes readiness
     // and a wrong bootstrap address visible at once rather than at the first delivery.
     match kafka.probe(Duration::from_secs(10)).await {

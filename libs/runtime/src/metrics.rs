@@ -6,7 +6,7 @@
 //! |---|---|---|
 //! | `ferroflow_records_total` | counter | `topic`, `outcome` = consumed, produced, failed, dead_lettered, skipped_duplicate |
 //! | `ferroflow_dead_letters_total` | counter | `topic` (source), `reason` |
-//! | `ferroflow_produce_latency_seconds` | histogram | `topic` |
+//! | `ferroflow_produce_latency_seconds` | histogram | `topic`; one record in 16 sampled |
 //! | `ferroflow_producer_queue_records` | gauge | |
 //! | `ferroflow_producer_queue_bytes` | gauge | |
 //! | `ferroflow_consumer_lag_records` | gauge | `topic`, `partition` |

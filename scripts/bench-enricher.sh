@@ -11,6 +11,12 @@
 # every 50 ms). We report the medians and the ratios enricher / ConsumerPerformance
 # (targets: >= 0.5 exactly-once, >= 0.8 at-least-once). docs/benchmarks.md has results.
 #
+# The enricher writes every record it reads, so each run also measures the other half of
+# its work alone: Kafka's producer benchmark (org.apache.kafka.tools.ProducerPerformance)
+# writing as many records, sampled from the raw topic, with the enricher's producer
+# settings (acks=all, idempotence, lz4, linger.ms=5, batch.size=1000000). The ratio
+# enricher / ProducerPerformance tells how close the enricher comes to that ceiling.
+#
 # Usage: scripts/bench-enricher.sh [--records N] [--runs R] [--partitions P]
 #                                  [--no-build] [--keep-kafka] [--out FILE]
 #                                  [--enricher-setting KEY=VALUE]...  (e.g. batch_max_wait=1s)
@@ -40,7 +46,7 @@ while [[ $# -gt 0 ]]; do
 		settings+=("FERROFLOW_ENRICHER__${key^^}=${2#*=}")
 		shift 2
 		;;
-	-h | --help) sed -n '2,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h | --help) sed -n '2,22p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) bench_die "unknown argument '$1' (see --help)" ;;
 	esac
 done
@@ -81,6 +87,13 @@ bench_clean_env \
 	FERROFLOW_GENERATOR__STOCK_TICKS__PAD_TO_BYTES=100 FERROFLOW_GENERATOR__TICKERS="$tickers" \
 	"$generator" >"$logs/fill.log" 2>&1 || bench_die "filling the raw topic failed (see $logs/fill.log)"
 
+# ProducerPerformance sends lines of a payload file: 1000 records of the raw topic.
+payloads=$logs/payloads.txt
+KAFKA_TOOL_HEAP=-Xmx512m "$BENCH_KAFKA_SH" tool org.apache.kafka.tools.consumer.ConsoleConsumer \
+	--bootstrap-server "$bootstrap" --topic "$raw" --from-beginning --max-messages 1000 \
+	>"$payloads" 2>"$logs/payloads.log" || bench_die "sampling payloads failed (see $logs/payloads.log)"
+(($(wc -l <"$payloads") == 1000)) || bench_die "sampled $(wc -l <"$payloads") payloads, expected 1000"
+
 metric() { # TOPIC OUTCOME ; a ferroflow_records_total value from the enricher
 	curl -s "http://127.0.0.1:$http_port/metrics" 2>/dev/null |
 		awk -v t="topic=\"$1\"" -v o="outcome=\"$2\"" \
@@ -95,6 +108,19 @@ consumer_perf() { # RUN -> records/s (fetch rate, without the group join)
 		bench_die "ConsumerPerformance failed (see $logs/consumer-perf-$1.log)"
 	line=$(grep -E '^[0-9]{4}-' "$logs/consumer-perf-$1.log" | tail -n 1)
 	awk -F', *' '{ printf "%.0f\n", $10 }' <<<"$line"
+}
+
+producer_perf() { # RUN -> records/s
+	local topic=bench-pp-$1-$stamp line
+	bench_topic_create "$bootstrap" "$topic" "$partitions"
+	KAFKA_TOOL_HEAP=-Xmx512m "$BENCH_KAFKA_SH" tool org.apache.kafka.tools.ProducerPerformance \
+		--topic "$topic" --num-records "$records" --payload-file "$payloads" --throughput -1 \
+		--producer-props bootstrap.servers="$bootstrap" acks=all enable.idempotence=true \
+		compression.type=lz4 linger.ms=5 batch.size=1000000 \
+		>"$logs/producer-perf-$1.log" 2>&1 || bench_die "ProducerPerformance failed (see $logs/producer-perf-$1.log)"
+	bench_topic_delete "$bootstrap" "$topic"
+	line=$(grep -E '^[0-9]+ records sent' "$logs/producer-perf-$1.log" | tail -n 1)
+	awk '{ printf "%.0f\n", $4 }' <<<"$line"
 }
 
 enrich() { # RUN GUARANTEE -> records/s
@@ -132,22 +158,23 @@ enrich() { # RUN GUARANTEE -> records/s
 	awk -v n="$records" -v a="$started" -v b="$now" 'BEGIN { printf "%.0f\n", n / (b - a) }'
 }
 
-declare -a cp eos alo
+declare -a cp pp eos alo
 for ((run = 1; run <= runs; run++)); do
-	order=(cp eos alo)
+	order=(cp pp eos alo)
 	for ((k = 1; k < run; k++)); do order=("${order[@]:1}" "${order[0]}"); done
 	for side in "${order[@]}"; do
 		case $side in
 		cp) cp+=("$(consumer_perf "$run")") ;;
+		pp) pp+=("$(producer_perf "$run")") ;;
 		eos) eos+=("$(enrich "$run" exactly_once)") ;;
 		alo) alo+=("$(enrich "$run" at_least_once)") ;;
 		esac
 	done
-	bench_log "run $run (${order[*]}): ConsumerPerformance ${cp[-1]}/s, exactly-once ${eos[-1]}/s, at-least-once ${alo[-1]}/s"
+	bench_log "run $run (${order[*]}): ConsumerPerformance ${cp[-1]}/s, ProducerPerformance ${pp[-1]}/s, exactly-once ${eos[-1]}/s, at-least-once ${alo[-1]}/s"
 done
 bench_topic_delete "$bootstrap" "$raw" "$empty"
 
-m_cp=$(bench_median "${cp[@]}") m_eos=$(bench_median "${eos[@]}") m_alo=$(bench_median "${alo[@]}")
+m_cp=$(bench_median "${cp[@]}") m_pp=$(bench_median "${pp[@]}") m_eos=$(bench_median "${eos[@]}") m_alo=$(bench_median "${alo[@]}")
 {
 	echo "### Enricher vs kafka-consumer-perf-test ($(date -u '+%Y-%m-%d %H:%M UTC'))"
 	echo
@@ -156,10 +183,11 @@ m_cp=$(bench_median "${cp[@]}") m_eos=$(bench_median "${eos[@]}") m_alo=$(bench_
 	bench_machine_md
 	echo "- Input: $records JSON stock ticks of 100 bytes (generator, tickers $tickers), one topic with $partitions partitions, replication 1, one broker"
 	echo
-	echo "| | records/s per run | median | ratio to ConsumerPerformance | target |"
-	echo "|---|---|--:|--:|--:|"
-	echo "| ConsumerPerformance (fetch rate) | ${cp[*]} | $(bench_fmt_int "$m_cp") | 1.00 | |"
-	echo "| enricher, exactly-once | ${eos[*]} | $(bench_fmt_int "$m_eos") | **$(bench_ratio "$m_eos" "$m_cp")** | ≥ 0.5 |"
-	echo "| enricher, at-least-once | ${alo[*]} | $(bench_fmt_int "$m_alo") | **$(bench_ratio "$m_alo" "$m_cp")** | ≥ 0.8 |"
+	echo "| | records/s per run | median | ratio to ConsumerPerformance | target | ratio to ProducerPerformance |"
+	echo "|---|---|--:|--:|--:|--:|"
+	echo "| ConsumerPerformance (fetch rate) | ${cp[*]} | $(bench_fmt_int "$m_cp") | 1.00 | | $(bench_ratio "$m_cp" "$m_pp") |"
+	echo "| ProducerPerformance (the enricher's producer settings) | ${pp[*]} | $(bench_fmt_int "$m_pp") | $(bench_ratio "$m_pp" "$m_cp") | | 1.00 |"
+	echo "| enricher, exactly-once | ${eos[*]} | $(bench_fmt_int "$m_eos") | **$(bench_ratio "$m_eos" "$m_cp")** | ≥ 0.5 | $(bench_ratio "$m_eos" "$m_pp") |"
+	echo "| enricher, at-least-once | ${alo[*]} | $(bench_fmt_int "$m_alo") | **$(bench_ratio "$m_alo" "$m_cp")** | ≥ 0.8 | $(bench_ratio "$m_alo" "$m_pp") |"
 } | tee "$out"
 bench_log "report written to $out (logs in $logs)"

@@ -91,7 +91,7 @@ impl DeliveryStats {
     /// clock for every record at both ends cost more than the latency histogram is worth:
     /// one record in [`LATENCY_SAMPLE`] gives the same distribution.
     fn token(&self) -> usize {
-        if self.enqueued() % LATENCY_SAMPLE != 0 {
+        if !self.enqueued().is_multiple_of(LATENCY_SAMPLE) {
             return NOT_SAMPLED;
         }
         (self.epoch.elapsed().as_micros() as usize).max(1)

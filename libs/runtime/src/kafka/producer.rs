@@ -248,3 +248,29 @@ pub async fn drain(producer: &ThreadedProducer<TrackingContext>, timeout: Durati
     }
     stats.in_flight()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_record_in_the_sample_size_carries_its_enqueue_time() {
+        let stats = DeliveryStats::new();
+        let mut sampled = 0;
+        for _ in 0..LATENCY_SAMPLE * 4 {
+            if stats.token() != NOT_SAMPLED {
+                sampled += 1;
+            }
+            stats.enqueued.fetch_add(1, Ordering::Relaxed);
+        }
+        assert_eq!(sampled, 4);
+    }
+
+    #[test]
+    fn the_first_record_is_sampled_even_at_the_epoch() {
+        // A sampled token is never 0, or a record enqueued in the epoch's first
+        // microsecond would pass for an unsampled one.
+        let stats = DeliveryStats::new();
+        assert_ne!(stats.token(), NOT_SAMPLED);
+    }
+}

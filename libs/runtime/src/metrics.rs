@@ -9,7 +9,7 @@
 //! | `ferroflow_produce_latency_seconds` | histogram | `topic`; one record in 16 sampled |
 //! | `ferroflow_producer_queue_records` | gauge | |
 //! | `ferroflow_producer_queue_bytes` | gauge | |
-//! | `ferroflow_consumer_lag_records` | gauge | `topic`, `partition` |
+//! | `ferroflow_consumer_lag_records` | gauge | `topic`, `partition`; partitions assigned here (0 once revoked) |
 //! | `ferroflow_committed_offset` | gauge | `topic`, `partition` |
 //! | `ferroflow_offset_commit_failures_total` | counter | |
 //! | `ferroflow_kafka_client_errors_total` | counter | `code` |

@@ -92,6 +92,9 @@ impl ClientContext for ObservedContext {
             *name = statistics.name.clone();
         }
         export_statistics(&statistics, &self.health);
+        if let Ok(assigned) = self.assigned.lock() {
+            export_consumer_lag(&statistics, &assigned);
+        }
     }
 
     fn error(&self, error: KafkaError, reason: &str) {
@@ -119,6 +122,9 @@ impl ConsumerContext for ObservedContext {
             if let Ok(mut assigned) = self.assigned.lock() {
                 for tp in &revoked {
                     assigned.remove(tp);
+                    // The gauge would otherwise keep the last lag seen here for good, and
+                    // summed with the new owner's it would count the partition twice.
+                    metrics::consumer_lag(&tp.topic, tp.partition, 0);
                 }
                 self.health.set_assigned_partitions(assigned.len());
             }
@@ -166,7 +172,8 @@ impl ProducerContext for ObservedContext {
     fn delivery(&self, _: &DeliveryResult<'_>, _: Self::DeliveryOpaque) {}
 }
 
-/// Turns one librdkafka statistics report into metrics and Kafka reachability.
+/// Turns one librdkafka statistics report into Kafka reachability and the producer
+/// queue gauges (consumer lag needs the assignment, which the consumer context holds).
 pub fn export_statistics(statistics: &Statistics, health: &Health) {
     let up = statistics
         .brokers
@@ -176,13 +183,78 @@ pub fn export_statistics(statistics: &Statistics, health: &Health) {
     if statistics.client_type == "producer" {
         metrics::producer_queue(statistics.msg_cnt, statistics.msg_size);
     }
-    for topic in statistics.topics.values() {
-        for partition in topic.partitions.values() {
-            // Partition -1 is librdkafka's internal "unassigned" queue; lag is -1 until
-            // the consumer has a position and the broker's high watermark.
-            if partition.partition >= 0 && partition.consumer_lag >= 0 {
-                metrics::consumer_lag(&topic.topic, partition.partition, partition.consumer_lag);
-            }
+}
+
+/// The lag of each partition in `assigned`, from one statistics report. Only those: the
+/// report still lists partitions given up in a rebalance, with their last lag.
+fn export_consumer_lag(statistics: &Statistics, assigned: &BTreeSet<TopicPartition>) {
+    for tp in assigned {
+        let partition = statistics
+            .topics
+            .get(&tp.topic)
+            .and_then(|topic| topic.partitions.get(&tp.partition));
+        // Lag is -1 until the consumer has a position and the broker's high watermark.
+        if let Some(partition) = partition
+            && partition.consumer_lag >= 0
+        {
+            metrics::consumer_lag(&tp.topic, tp.partition, partition.consumer_lag);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rdkafka::statistics::{Partition, Topic};
+
+    fn report(lags: &[(i32, i64)]) -> Statistics {
+        let partitions = lags
+            .iter()
+            .map(|&(partition, consumer_lag)| {
+                let stats = Partition {
+                    partition,
+                    consumer_lag,
+                    ..Partition::default()
+                };
+                (partition, stats)
+            })
+            .collect();
+        let topic = Topic {
+            topic: "ticks".into(),
+            partitions,
+            ..Topic::default()
+        };
+        Statistics {
+            topics: [("ticks".to_string(), topic)].into(),
+            ..Statistics::default()
+        }
+    }
+
+    fn lag_lines(rendered: &str) -> Vec<&str> {
+        let mut lines: Vec<&str> = rendered
+            .lines()
+            .filter(|l| l.starts_with(metrics::CONSUMER_LAG_RECORDS))
+            .collect();
+        lines.sort();
+        lines
+    }
+
+    #[test]
+    fn lag_is_exported_only_for_partitions_this_consumer_owns() {
+        let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+        let handle = recorder.handle();
+        let assigned: BTreeSet<TopicPartition> = [TopicPartition {
+            topic: "ticks".into(),
+            partition: 1,
+        }]
+        .into();
+        ::metrics::with_local_recorder(&recorder, || {
+            // Partition 0 was given up: the report still carries its last lag.
+            export_consumer_lag(&report(&[(0, 500), (1, 7), (2, -1)]), &assigned);
+        });
+        assert_eq!(
+            lag_lines(&handle.render()),
+            [r#"ferroflow_consumer_lag_records{topic="ticks",partition="1"} 7"#]
+        );
     }
 }

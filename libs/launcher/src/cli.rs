@@ -57,6 +57,14 @@ pub struct RunArgs {
     /// Wire format of generated records.
     #[arg(long, value_enum, default_value_t = Format::Json)]
     pub format: Format,
+    /// Records of each generated stream: the generator stops after them while the other
+    /// services keep running, so a fixed data set flows through. Default: no end.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub count: Option<u64>,
+    /// sink-db writes into this database (e.g. postgres://user:password@host/db) instead
+    /// of SQLite under <DATA_DIR>/db.
+    #[arg(long, value_name = "URL")]
+    pub database_url: Option<String>,
     /// Share of generated records made malformed on purpose (0.0 to 1.0), so dead
     /// letters are visible.
     #[arg(long, value_name = "R", default_value = "0.01", value_parser = parse_ratio)]
@@ -153,6 +161,8 @@ mod tests {
         assert_eq!(args.format, Format::Json);
         assert_eq!(args.malformed_ratio, 0.01);
         assert_eq!(args.ready_timeout, Duration::from_secs(60));
+        assert_eq!(args.count, None);
+        assert_eq!(args.database_url, None);
     }
 
     #[test]
@@ -178,6 +188,10 @@ mod tests {
             "0",
             "--ready-timeout",
             "5",
+            "--count",
+            "1000",
+            "--database-url",
+            "postgres://ff:secret@db/ff",
         ])
         .unwrap();
         assert_eq!(args.bootstrap_servers.as_deref(), Some("127.0.0.1:19092"));
@@ -189,6 +203,16 @@ mod tests {
         assert_eq!(args.format, Format::Protobuf);
         assert_eq!(args.malformed_ratio, 0.0);
         assert_eq!(args.ready_timeout, Duration::from_secs(5));
+        assert_eq!(args.count, Some(1000));
+        assert_eq!(
+            args.database_url.as_deref(),
+            Some("postgres://ff:secret@db/ff")
+        );
+    }
+
+    #[test]
+    fn a_count_of_zero_is_rejected() {
+        assert!(run(&["--count", "0"]).is_err());
     }
 
     #[test]

@@ -85,7 +85,12 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         Cluster::External { id: None, .. } => Source::Unknown,
     };
     let csv_dir = data::prepare_csv_dir(&args.data_dir, source)?;
-    let db_dir = data::prepare_db_dir(&args.data_dir, source)?;
+    // The SQLite file is ours to guard like the CSV directory; a database named by
+    // --database-url is the user's.
+    let database_url = match &args.database_url {
+        Some(url) => url.clone(),
+        None => services::sqlite_url(&data::prepare_db_dir(&args.data_dir, source)?),
+    };
     let overrides: Vec<(&str, &str)> = cluster
         .overrides()
         .iter()
@@ -108,7 +113,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             bootstrap_servers: &bootstrap,
             rdkafka_overrides: &overrides,
             csv_dir: &csv_dir,
-            db_dir: &db_dir,
+            database_url: &database_url,
             bin_dir: &bin_dir,
             color: stdout.is_terminal(),
         },
@@ -123,8 +128,12 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         format!(
             "Query API: http://{aggregator}/v1/tickers, gRPC 127.0.0.1:{grpc} (docs/aggregator.md)"
         ),
-        format!("Database (SQLite): {}", services::sqlite_url(&db_dir)),
+        format!(
+            "Database: {}",
+            ferroflow_sink_db::config::redacted_url(&database_url)
+        ),
     ];
+    let bounded = args.count.is_some();
     let sink = Arc::new(Mutex::new(stdout));
     let mut supervisor = Supervisor::new(sink.clone());
     for launch in &launches {
@@ -143,10 +152,20 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     }
 
     let deadline = Instant::now() + args.ready_timeout;
+    // A bounded generator may be done before anyone asks whether it is ready.
+    let (generator_done_tx, generator_done) = tokio::sync::watch::channel(false);
     let all_ready = async {
         let mut states = Vec::new();
         for launch in &launches {
-            let state = readiness::wait_ready(launch.http, deadline, READY_POLL).await;
+            let state = if launch.name == "generator" {
+                let mut done = generator_done.clone();
+                tokio::select! {
+                    state = readiness::wait_ready(launch.http, deadline, READY_POLL) => state,
+                    _ = done.wait_for(|done| *done) => Ok(()),
+                }
+            } else {
+                readiness::wait_ready(launch.http, deadline, READY_POLL).await
+            };
             if let Err(last) = &state {
                 tracing::warn!(
                     service = launch.name,
@@ -172,13 +191,17 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             None
         }
         signal = signals.recv() => Some(End::Signal(signal)),
-        exit = supervisor.next_exit() => Some(End::ServiceExited(exit)),
+        exit = next_fatal_exit(&mut supervisor, bounded, &generator_done_tx) => {
+            Some(End::ServiceExited(exit))
+        }
     };
     let end = match early_end {
         Some(end) => end,
         None => tokio::select! {
             signal = signals.recv() => End::Signal(signal),
-            exit = supervisor.next_exit() => End::ServiceExited(exit),
+            exit = next_fatal_exit(&mut supervisor, bounded, &generator_done_tx) => {
+                End::ServiceExited(exit)
+            }
         },
     };
 
@@ -218,6 +241,28 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// The next service exit that ends the run. With `--count` (`bounded`), the generator
+/// exiting cleanly is the end of its data set, not of the run: it is logged, `generator_done`
+/// is set, and the other services keep processing.
+async fn next_fatal_exit<W: std::io::Write + Send + 'static>(
+    supervisor: &mut Supervisor<W>,
+    bounded: bool,
+    generator_done: &tokio::sync::watch::Sender<bool>,
+) -> Exit {
+    loop {
+        let exit = supervisor.next_exit().await;
+        if bounded && exit.name == "generator" && exit.success() {
+            tracing::info!(
+                "the generator has produced its --count records and stopped; the other \
+                 services keep running (Ctrl-C to stop them)"
+            );
+            generator_done.send_replace(true);
+            continue;
+        }
+        return exit;
+    }
 }
 
 /// The shared settings the services will load: topic names (the defaults, or whatever

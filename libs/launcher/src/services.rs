@@ -83,8 +83,8 @@ pub struct Shared<'a> {
     pub rdkafka_overrides: &'a [(&'a str, &'a str)],
     /// Directory sink-csv writes into.
     pub csv_dir: &'a Path,
-    /// Directory of sink-db's SQLite database (absolute).
-    pub db_dir: &'a Path,
+    /// sink-db's database URL.
+    pub database_url: &'a str,
     /// Directory of the binaries.
     pub bin_dir: &'a Path,
     /// Whether the services may colour their logs (the launcher's stdout is a terminal).
@@ -134,11 +134,15 @@ fn own_settings(service: &str, args: &RunArgs, shared: &Shared<'_>) -> Vec<(Stri
             .iter()
             .flat_map(|stream| {
                 let key = |field: &str| format!("generator.{stream}.{field}");
-                [
+                let mut vars = vec![
                     var(&key("rate"), args.rate),
                     var(&key("format"), args.format.as_str()),
                     var(&key("malformed_ratio"), args.malformed_ratio),
-                ]
+                ];
+                if let Some(count) = args.count {
+                    vars.push(var(&key("count"), count));
+                }
+                vars
             })
             .collect(),
         // One enricher with a fixed identity: its transactional.id stays the same across
@@ -159,8 +163,8 @@ fn own_settings(service: &str, args: &RunArgs, shared: &Shared<'_>) -> Vec<(Stri
                 "stock_ticks,user_login,stock_ticks_enriched,user_login_enriched",
             ),
         ],
-        // SQLite in the embedded run: nothing to install; PostgreSQL is for deployments.
-        "sink-db" => vec![var("sink_db.url", sqlite_url(shared.db_dir))],
+        // SQLite unless --database-url says otherwise: nothing to install.
+        "sink-db" => vec![var("sink_db.url", shared.database_url)],
         _ => Vec::new(),
     }
 }
@@ -223,7 +227,7 @@ mod tests {
             bootstrap_servers: "127.0.0.1:1111,127.0.0.1:2222",
             rdkafka_overrides: overrides,
             csv_dir: Path::new("/srv/ff/data/csv"),
-            db_dir: Path::new("/srv/ff/data/db"),
+            database_url: "sqlite:///srv/ff/data/db/sink-db.sqlite",
             bin_dir: Path::new("/opt/ff/bin"),
             color: true,
         }
@@ -341,13 +345,32 @@ mod tests {
     }
 
     #[test]
-    fn sink_db_writes_to_sqlite_in_the_db_directory() {
+    fn sink_db_writes_to_the_run_s_database() {
+        assert_eq!(
+            sqlite_url(Path::new("/srv/ff/data/db")),
+            "sqlite:///srv/ff/data/db/sink-db.sqlite"
+        );
         let launches = plan(&args(&[]), &shared(&[])).unwrap();
         let env = env_of(&launches, "sink-db");
         assert_eq!(
             get(env, "FERROFLOW_SINK_DB__URL"),
             Some("sqlite:///srv/ff/data/db/sink-db.sqlite")
         );
+    }
+
+    #[test]
+    fn a_count_bounds_both_generated_streams_and_nothing_else() {
+        let launches = plan(&args(&["--count", "500"]), &shared(&[])).unwrap();
+        let generator = env_of(&launches, "generator");
+        for stream in ["STOCK_TICKS", "USER_LOGIN"] {
+            assert_eq!(
+                get(generator, &format!("FERROFLOW_GENERATOR__{stream}__COUNT")),
+                Some("500")
+            );
+        }
+        let unbounded = plan(&args(&[]), &shared(&[])).unwrap();
+        let generator = env_of(&unbounded, "generator");
+        assert!(!generator.iter().any(|(k, _)| k.ends_with("__COUNT")));
     }
 
     #[test]

@@ -36,6 +36,22 @@ pub fn with_database(url: &str, database: &str) -> String {
     format!("{}/{database}{query}", &base[..authority_end])
 }
 
+/// Creates a database of its own in the test PostgreSQL, named after `prefix`, and
+/// returns its URL.
+pub async fn create_database(prefix: &str) -> String {
+    let base = database_url();
+    let name = crate::unique(prefix).replace('-', "_");
+    let admin = sqlx::PgPool::connect(&base)
+        .await
+        .expect("connect to the test PostgreSQL");
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&admin)
+        .await
+        .expect("create database");
+    admin.close().await;
+    with_database(&base, &name)
+}
+
 /// Stops the test PostgreSQL (fast shutdown, data kept), as an outage would.
 pub fn stop_postgres() {
     postgres(&["stop", "--keep"]);

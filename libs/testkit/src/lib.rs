@@ -253,10 +253,18 @@ pub fn topic_size(topic: &str) -> i64 {
         .partitions()
         .iter()
         .map(|p| {
-            let (low, high) = consumer
-                .fetch_watermarks(topic, p.id(), Duration::from_secs(10))
-                .expect("watermarks");
-            high - low
+            // A topic created a moment ago may not have its leaders yet: that passes.
+            let deadline = std::time::Instant::now() + Duration::from_secs(10);
+            loop {
+                match consumer.fetch_watermarks(topic, p.id(), Duration::from_secs(10)) {
+                    Ok((low, high)) => return high - low,
+                    Err(error) if std::time::Instant::now() < deadline => {
+                        eprintln!("{topic}/{}: {error}; asking again", p.id());
+                        std::thread::sleep(Duration::from_millis(100));
+                    }
+                    Err(error) => panic!("watermarks of {topic}/{}: {error}", p.id()),
+                }
+            }
         })
         .sum()
 }

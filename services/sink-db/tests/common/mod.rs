@@ -24,17 +24,7 @@ pub struct TestDatabase {
 
 impl TestDatabase {
     pub async fn create() -> Self {
-        let base = ferroflow_testkit::database::database_url();
-        let name = ferroflow_testkit::unique("sinkdb").replace('-', "_");
-        let admin = PgPool::connect(&base)
-            .await
-            .expect("connect to the test PostgreSQL");
-        sqlx::query(&format!("CREATE DATABASE {name}"))
-            .execute(&admin)
-            .await
-            .expect("create database");
-        admin.close().await;
-        let url = ferroflow_testkit::database::with_database(&base, &name);
+        let url = ferroflow_testkit::database::create_database("sinkdb").await;
         let pool = PgPool::connect(&url)
             .await
             .expect("connect to the new database");

@@ -1,0 +1,385 @@
+//! The whole pipeline as a newcomer starts it — `ferroflow run` — on the real Kafka and
+//! PostgreSQL the test command started: generator → enricher → aggregator → sink-csv and
+//! sink-db, five processes talking only through Kafka. A bounded data set (`--count`)
+//! with malformed records in it flows through, and every generated record is accounted
+//! for exactly once at every stage: enriched or dead-lettered, then a CSV row and a
+//! database row; every bar and login statistic lands in the database as the aggregator
+//! emitted it, and each bar counts exactly the ticks of its window that were not late.
+//!
+//! The launcher runs the service binaries next to its own; `cargo test --workspace` (what
+//! `scripts/test.sh` runs) builds them all first.
+
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use ferroflow_runtime::config::{TopicNames, env_name};
+use ferroflow_runtime::kafka::headers;
+use ferroflow_schema::{EnrichedStockTick, LoginStats, Record, StockBar, decode};
+use ferroflow_testkit::{ReadRecord, assert_exactly_once, read_topic, topic_size, wait_until};
+use sqlx::PgPool;
+
+/// Records per generated stream.
+const COUNT: u64 = 3_000;
+/// Tumbling windows of 2 s; the watermark 500 ms behind the newest tick, 500 ms of grace.
+const WINDOW: &str = "2s";
+const LATENESS: &str = "500ms";
+const READ: Duration = Duration::from_secs(60);
+const LANDING: Duration = Duration::from_secs(120);
+
+/// `ferroflow run`, stopped with SIGTERM (it stops its services gracefully) when dropped.
+struct Launcher {
+    child: Child,
+    log: std::path::PathBuf,
+}
+
+impl Launcher {
+    fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// SIGTERM and the exit status, or None if it did not stop within `timeout`.
+    fn stop(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        let deadline = std::time::Instant::now() + timeout;
+        while std::time::Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        None
+    }
+}
+
+impl Drop for Launcher {
+    fn drop(&mut self) {
+        // Not SIGKILL: the services run in process groups of their own and would outlive
+        // a killed launcher.
+        if self.stop(Duration::from_secs(45)).is_none() {
+            let _ = self.child.kill();
+        }
+        if std::thread::panicking() {
+            eprintln!("--- {} ---\n{}", self.log.display(), self.log_text());
+        }
+    }
+}
+
+fn unique_topics() -> TopicNames {
+    let u = ferroflow_testkit::unique;
+    TopicNames {
+        stock_ticks: u("e2e-ticks"),
+        user_login: u("e2e-logins"),
+        stock_ticks_enriched: u("e2e-ticks-enriched"),
+        user_login_enriched: u("e2e-logins-enriched"),
+        stock_bars: u("e2e-bars"),
+        login_stats: u("e2e-login-stats"),
+        dead_letters: u("e2e-dead-letters"),
+        late_events: u("e2e-late"),
+    }
+}
+
+/// Seven consecutive ports (the launcher's base port and its six offsets), away from the
+/// ephemeral range `free_port` draws from and from the test brokers.
+fn base_port() -> u16 {
+    21_000 + (std::process::id() % 1_000) as u16 * 8
+}
+
+fn start(topics: &TopicNames, database_url: &str, data: &Path) -> Launcher {
+    let group = ferroflow_testkit::unique("e2e");
+    let mut env = ferroflow_testkit::pipeline::topic_env(topics);
+    for service in ["enricher", "aggregator", "sink_csv", "sink_db"] {
+        env.push((
+            env_name(&format!("{service}.group_id")),
+            format!("{group}-{service}"),
+        ));
+    }
+    for (key, value) in [
+        ("aggregator.window_size", WINDOW),
+        ("aggregator.max_out_of_orderness", LATENESS),
+        ("aggregator.grace", LATENESS),
+    ] {
+        env.push((env_name(key), value.to_string()));
+    }
+    let replication = std::env::var("FERROFLOW_TEST_REPLICATION").unwrap_or_else(|_| "1".into());
+    let log = data.join("launcher.log");
+    let log_file = std::fs::File::create(&log).expect("log file");
+    let child = Command::new(env!("CARGO_BIN_EXE_ferroflow"))
+        .arg("run")
+        .args(["--bootstrap-servers", &ferroflow_testkit::bootstrap()])
+        .args(["--database-url", database_url])
+        .args(["--count", &COUNT.to_string()])
+        .args(["--rate", "400"])
+        .args(["--malformed-ratio", "0.05"])
+        .args(["--partitions", "3", "--replication", &replication])
+        .args(["--base-port", &base_port().to_string()])
+        .arg("--data-dir")
+        .arg(data)
+        .envs(env)
+        .env("RUST_LOG", "info,librdkafka=warn")
+        .stdin(Stdio::null())
+        .stdout(log_file.try_clone().expect("log"))
+        .stderr(log_file)
+        .spawn()
+        .expect("spawn ferroflow run");
+    Launcher { child, log }
+}
+
+fn sequence(record: &ReadRecord) -> u64 {
+    record.headers[headers::SEQUENCE]
+        .parse()
+        .expect("a numeric ff-seq")
+}
+
+fn sequences<'a>(records: impl IntoIterator<Item = &'a ReadRecord>) -> HashMap<u64, usize> {
+    let mut counts = HashMap::new();
+    for record in records {
+        *counts.entry(sequence(record)).or_insert(0) += 1;
+    }
+    counts
+}
+
+fn decoded<R: Record>(record: &ReadRecord) -> R {
+    decode::<R>(
+        record.payload.as_deref(),
+        record
+            .headers
+            .get(headers::CONTENT_TYPE)
+            .map(String::as_bytes),
+        record.key.as_deref(),
+    )
+    .expect("a record the pipeline wrote decodes")
+}
+
+/// `seq` → rows carrying it in `table`.
+async fn table_sequences(pool: &PgPool, table: &str) -> HashMap<u64, usize> {
+    let rows: Vec<(i64, i64)> =
+        sqlx::query_as(&format!("SELECT seq, count(*) FROM {table} GROUP BY seq"))
+            .fetch_all(pool)
+            .await
+            .expect("query sequences");
+    rows.into_iter()
+        .map(|(seq, n)| (seq as u64, n as usize))
+        .collect()
+}
+
+/// Rows in `table`; 0 while sink-db has not created it yet.
+async fn rows(pool: &PgPool, table: &str) -> usize {
+    sqlx::query_scalar::<_, i64>(&format!("SELECT count(*) FROM {table}"))
+        .fetch_one(pool)
+        .await
+        .map_or(0, |n| n as usize)
+}
+
+async fn wait_for_rows(pool: &PgPool, table: &str, expected: usize, launcher: &Launcher) {
+    let deadline = tokio::time::Instant::now() + LANDING;
+    loop {
+        let n = rows(pool, table).await;
+        if n >= expected {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{table} holds {n} of {expected} rows after {LANDING:?}\n{}",
+            launcher.log_text()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+fn csv_sequences(dir: &Path, topic: &str) -> HashMap<u64, usize> {
+    let mut counts = HashMap::new();
+    for row in ferroflow_sink_csv::read_rows(dir, topic).expect("CSV rows parse") {
+        // The sequence number is every row's last column.
+        let seq: u64 = row[row.len() - 1].parse().expect("a numeric seq column");
+        *counts.entry(seq).or_insert(0) += 1;
+    }
+    counts
+}
+
+/// The enricher's dead letters of records from `raw`.
+fn enricher_dead_letters<'a>(dead: &'a [ReadRecord], raw: &str) -> Vec<&'a ReadRecord> {
+    // sink-csv also reads the raw topics and sets undecodable records aside, as stage
+    // "sink-csv": those are not the enricher's.
+    dead.iter()
+        .filter(|d| {
+            d.headers.get(headers::DLQ_SOURCE_TOPIC).map(String::as_str) == Some(raw)
+                && d.headers.get(headers::DLQ_STAGE).map(String::as_str) == Some("enricher")
+        })
+        .collect()
+}
+
+/// Every raw record of `raw` is either in `enriched` or one of the enricher's dead
+/// letters, exactly once.
+fn assert_enriched_or_dead_once(raw: &str, enriched: &[ReadRecord], dead: &[ReadRecord]) {
+    let raw_records = read_topic(raw, COUNT as usize, READ);
+    assert_eq!(
+        raw_records.len() as u64,
+        COUNT,
+        "{raw}: the generator's count"
+    );
+    let dead = enricher_dead_letters(dead, raw);
+    assert!(
+        !dead.is_empty(),
+        "{raw}: the malformed share made no dead letter"
+    );
+    assert!(
+        dead.iter()
+            .all(|d| !d.headers[headers::DLQ_ERROR_KIND].is_empty()),
+        "a dead letter without its reason"
+    );
+    // The generator's sequence numbers are dense per stream: every raw record once is
+    // every number in 0..COUNT once.
+    assert_exactly_once(&sequences(enriched.iter().chain(dead)), 0..COUNT);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bounded_run_lands_every_record_exactly_once_from_generator_to_csv_and_database() {
+    let topics = unique_topics();
+    let database_url = ferroflow_testkit::database::create_database("e2e").await;
+    let data = tempfile::tempdir().unwrap();
+    let launcher = start(&topics, &database_url, data.path());
+
+    // The generator stops after COUNT records per stream; the others keep running.
+    wait_until(
+        LANDING,
+        "the generator's full count in both raw topics",
+        || {
+            topic_size(&topics.stock_ticks) as u64 >= COUNT
+                && topic_size(&topics.user_login) as u64 >= COUNT
+        },
+    )
+    .await;
+
+    // Enricher: every raw record enriched or dead-lettered, exactly once. Both are
+    // committed in the enricher's transactions; read until they account for the input.
+    let deadline = tokio::time::Instant::now() + LANDING;
+    let (ticks, logins, dead) = loop {
+        let ticks = read_topic(&topics.stock_ticks_enriched, 0, READ);
+        let logins = read_topic(&topics.user_login_enriched, 0, READ);
+        let dead = read_topic(&topics.dead_letters, 0, READ);
+        let accounted = ticks.len()
+            + logins.len()
+            + enricher_dead_letters(&dead, &topics.stock_ticks).len()
+            + enricher_dead_letters(&dead, &topics.user_login).len();
+        if accounted as u64 >= 2 * COUNT {
+            break (ticks, logins, dead);
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the enricher accounted for {accounted} of {} records\n{}",
+            2 * COUNT,
+            launcher.log_text()
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    assert_enriched_or_dead_once(&topics.stock_ticks, &ticks, &dead);
+    assert_enriched_or_dead_once(&topics.user_login, &logins, &dead);
+
+    // sink-db: one row per enriched record in PostgreSQL.
+    let pool = PgPool::connect(&database_url).await.expect("connect");
+    wait_for_rows(&pool, "stock_ticks", ticks.len(), &launcher).await;
+    wait_for_rows(&pool, "user_logins", logins.len(), &launcher).await;
+    assert_exactly_once(
+        &table_sequences(&pool, "stock_ticks").await,
+        ticks.iter().map(sequence),
+    );
+    assert_exactly_once(
+        &table_sequences(&pool, "user_logins").await,
+        logins.iter().map(sequence),
+    );
+
+    // sink-csv: one row per enriched record in the CSV files.
+    let csv = data.path().join("csv");
+    for (topic, records) in [
+        (&topics.stock_ticks_enriched, &ticks),
+        (&topics.user_login_enriched, &logins),
+    ] {
+        wait_until(
+            LANDING,
+            &format!("{} CSV rows of {topic}", records.len()),
+            || csv_sequences(&csv, topic).values().sum::<usize>() >= records.len(),
+        )
+        .await;
+        assert_exactly_once(&csv_sequences(&csv, topic), records.iter().map(sequence));
+    }
+
+    // Aggregator: the bars it committed, each counting exactly its window's ticks that
+    // were not late; sink-db holds each bar and each login statistic as emitted.
+    wait_until(LANDING, "closed bars and login statistics", || {
+        topic_size(&topics.stock_bars) > 0 && topic_size(&topics.login_stats) > 0
+    })
+    .await;
+    let bars: Vec<StockBar> = read_topic(&topics.stock_bars, 1, READ)
+        .iter()
+        .map(decoded)
+        .collect();
+    // Late ticks (behind the watermark when they arrived) count in no bar.
+    let late: HashSet<u64> = read_topic(&topics.late_events, 0, READ)
+        .iter()
+        .map(sequence)
+        .collect();
+    let on_time: Vec<EnrichedStockTick> = ticks
+        .iter()
+        .filter(|t| !late.contains(&sequence(t)))
+        .map(decoded)
+        .collect();
+    for bar in &bars {
+        let in_window = on_time
+            .iter()
+            .filter(|t| {
+                t.ticker == bar.ticker
+                    && (bar.window_start_ms..bar.window_end_ms).contains(&t.timestamp_ms)
+            })
+            .count() as u64;
+        assert_eq!(bar.count, in_window, "{bar:?}");
+    }
+    let tickers: HashSet<&str> = on_time.iter().map(|t| t.ticker.as_str()).collect();
+    let with_bars: HashSet<&str> = bars.iter().map(|b| b.ticker.as_str()).collect();
+    assert_eq!(with_bars, tickers, "a closed window for every ticker");
+    let keys: HashSet<String> = bars.iter().map(StockBar::key).collect();
+    assert_eq!(keys.len(), bars.len(), "a bar emitted twice");
+    wait_for_rows(&pool, "stock_bars", bars.len(), &launcher).await;
+    let stored: Vec<(String, i64, i64)> = sqlx::query_as(
+        "SELECT ticker, (extract(epoch FROM window_start) * 1000)::bigint, count FROM stock_bars",
+    )
+    .fetch_all(&pool)
+    .await
+    .expect("query bars");
+    let stored: HashSet<(String, i64, i64)> = stored.into_iter().collect();
+    let emitted: HashSet<(String, i64, i64)> = bars
+        .iter()
+        .map(|b| (b.ticker.clone(), b.window_start_ms, b.count as i64))
+        .collect();
+    assert_eq!(stored, emitted, "stock_bars in the database");
+
+    let stats: Vec<LoginStats> = read_topic(&topics.login_stats, 1, READ)
+        .iter()
+        .map(decoded)
+        .collect();
+    wait_for_rows(&pool, "login_stats", stats.len(), &launcher).await;
+    let stored: Vec<(i64, i64)> = sqlx::query_as(
+        "SELECT (extract(epoch FROM window_start) * 1000)::bigint, logins FROM login_stats",
+    )
+    .fetch_all(&pool)
+    .await
+    .expect("query login stats");
+    let stored: HashSet<(i64, i64)> = stored.into_iter().collect();
+    let emitted: HashSet<(i64, i64)> = stats
+        .iter()
+        .map(|s| (s.window_start_ms, s.logins as i64))
+        .collect();
+    assert_eq!(stored, emitted, "login_stats in the database");
+
+    let mut launcher = launcher;
+    let status = launcher
+        .stop(Duration::from_secs(45))
+        .expect("ferroflow run stops within its grace period");
+    let log = launcher.log_text();
+    assert!(status.success(), "ferroflow run exited {status}\n{log}");
+    assert!(log.contains("produced its --count records"), "{log}");
+}

@@ -41,18 +41,7 @@ impl Launcher {
 
     /// SIGTERM and the exit status, or None if it did not stop within `timeout`.
     fn stop(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
-        let _ = Command::new("kill")
-            .arg("-TERM")
-            .arg(self.child.id().to_string())
-            .status();
-        let deadline = std::time::Instant::now() + timeout;
-        while std::time::Instant::now() < deadline {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                return Some(status);
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        None
+        ferroflow_testkit::terminate(&mut self.child, timeout)
     }
 }
 

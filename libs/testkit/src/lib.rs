@@ -321,18 +321,7 @@ impl ChildService {
 
     /// SIGTERM, then wait for the exit status (graceful shutdown).
     pub fn stop(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
-        let _ = Command::new("kill")
-            .arg("-TERM")
-            .arg(self.child.id().to_string())
-            .status();
-        let deadline = std::time::Instant::now() + timeout;
-        while std::time::Instant::now() < deadline {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                return Some(status);
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        None
+        terminate(&mut self.child, timeout)
     }
 
     /// Whether it has exited.
@@ -355,6 +344,23 @@ impl Drop for ChildService {
     fn drop(&mut self) {
         self.kill_hard();
     }
+}
+
+/// Sends `child` SIGTERM and waits up to `timeout` for its exit status (None if it is
+/// still running then).
+pub fn terminate(child: &mut Child, timeout: Duration) -> Option<std::process::ExitStatus> {
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status();
+    let deadline = std::time::Instant::now() + timeout;
+    while std::time::Instant::now() < deadline {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Some(status);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    None
 }
 
 /// A minimal HTTP/1.0 GET on loopback, enough for `/readyz` and `/metrics`.

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use ferroflow_schema::EnrichedUserLogin;
 use serde::{Deserialize, Serialize};
 
-use super::{Checkpoint, Origin, Placement, checkpoint_from};
+use super::{Checkpoint, Origin, PartitionClock, Placement};
 use crate::logins::LoginAccumulator;
 use crate::window::{Timing, Window};
 
@@ -44,10 +44,8 @@ struct OpenLogins {
 /// The login windows of one partition. Its clock is the largest event time seen.
 #[derive(Debug, Clone)]
 pub struct LoginOperator {
-    timing: Timing,
+    clock: PartitionClock,
     partition: i32,
-    max_event_ms: Option<i64>,
-    next_offset: Option<i64>,
     open: BTreeMap<i64, OpenLogins>,
 }
 
@@ -55,10 +53,8 @@ impl LoginOperator {
     /// Partition `partition`, seen for the first time.
     pub fn new(timing: Timing, partition: i32) -> Self {
         LoginOperator {
-            timing,
+            clock: PartitionClock::new(timing),
             partition,
-            max_event_ms: None,
-            next_offset: None,
             open: BTreeMap::new(),
         }
     }
@@ -66,25 +62,24 @@ impl LoginOperator {
     /// The starting point of a replay from `checkpoint` (see [`Checkpoint`]).
     pub fn replaying(timing: Timing, partition: i32, checkpoint: &Checkpoint<Option<i64>>) -> Self {
         LoginOperator {
-            max_event_ms: checkpoint.clock,
-            next_offset: Some(checkpoint.replay_from),
+            clock: PartitionClock::replaying(timing, checkpoint),
             ..LoginOperator::new(timing, partition)
         }
     }
 
     /// The offset after the last record processed (or skipped).
     pub fn next_offset(&self) -> Option<i64> {
-        self.next_offset
+        self.clock.next_offset
     }
 
     /// The watermark.
     pub fn watermark(&self) -> Option<i64> {
-        self.timing.watermark(self.max_event_ms)
+        self.clock.watermark()
     }
 
     /// Records that the record at `offset` was passed over.
     pub fn skip(&mut self, offset: i64) {
-        self.next_offset = Some(offset + 1);
+        self.clock.skip(offset);
     }
 
     /// Adds the login at `offset`, event time `t_ms`; when the watermark closes windows,
@@ -101,12 +96,12 @@ impl LoginOperator {
             watermark,
             ..Placement::default()
         };
-        for window in self.timing.spec().windows_of(t_ms) {
-            if self.timing.is_closed(&window, watermark) {
+        for window in self.clock.timing.spec().windows_of(t_ms) {
+            if self.clock.timing.is_closed(&window, watermark) {
                 placement.missed.push(window);
                 continue;
             }
-            let clock_before = self.max_event_ms;
+            let clock_before = self.clock.max_event_ms;
             let open = self
                 .open
                 .entry(window.start_ms)
@@ -122,15 +117,14 @@ impl LoginOperator {
             open.touched = true;
             placement.added += 1;
         }
-        let before = self.timing.closed_through(watermark);
-        self.max_event_ms = Some(self.max_event_ms.map_or(t_ms, |m| m.max(t_ms)));
-        self.next_offset = Some(offset + 1);
+        let before = self.clock.timing.closed_through(watermark);
+        self.clock.advance(offset, t_ms);
         let after = self.watermark();
-        if self.timing.closed_through(after) != before {
+        if self.clock.timing.closed_through(after) != before {
             let mut windows = Vec::new();
             while let Some(entry) = self.open.first_entry() {
-                let window = window_at(&self.timing, *entry.key());
-                if !self.timing.is_closed(&window, after) {
+                let window = self.clock.window_at(*entry.key());
+                if !self.clock.timing.is_closed(&window, after) {
                     break;
                 }
                 windows.push(PartialWindow {
@@ -150,17 +144,12 @@ impl LoginOperator {
 
     /// Where a replay must start to rebuild this operator; `None` before any record.
     pub fn checkpoint(&self) -> Option<Checkpoint<Option<i64>>> {
-        let next_offset = self.next_offset?;
-        Some(checkpoint_from(
-            next_offset,
-            &self.max_event_ms,
-            self.open.values().map(|o| &o.origin),
-        ))
+        self.clock.checkpoint(self.open.values().map(|o| &o.origin))
     }
 
     /// The non-final shares of the windows changed since the last call, if any.
     pub fn early_partials(&mut self) -> Option<PartialMessage> {
-        let timing = self.timing;
+        let clock = self.clock;
         let windows: Vec<PartialWindow> = self
             .open
             .iter_mut()
@@ -168,7 +157,7 @@ impl LoginOperator {
             .map(|(&start, open)| {
                 open.touched = false;
                 PartialWindow {
-                    window: window_at(&timing, start),
+                    window: clock.window_at(start),
                     logins: open.logins.clone(),
                     is_final: false,
                 }
@@ -185,10 +174,6 @@ impl LoginOperator {
     pub fn open_windows(&self) -> usize {
         self.open.len()
     }
-}
-
-fn window_at(timing: &Timing, start: i64) -> Window {
-    timing.spec().window(timing.spec().index_of(start))
 }
 
 #[cfg(test)]

@@ -26,7 +26,7 @@ pub use ticks::TickOperator;
 
 use serde::{Deserialize, Serialize};
 
-use crate::window::Window;
+use crate::window::{Timing, Window};
 
 /// Where an open window's state begins in the operator's input: the offset of the
 /// first record that went into it, and the operator's clock just before that record.
@@ -94,5 +94,69 @@ fn checkpoint_from<'a, C: Clone + 'a>(
             replay_from: next_offset,
             clock: current.clone(),
         },
+    }
+}
+
+/// Where an operator stands in its input partition: the largest event time seen (its
+/// clock, which the watermark follows) and the offset after the last record processed
+/// or skipped. Every per-partition operator keeps one.
+#[derive(Debug, Clone, Copy)]
+struct PartitionClock {
+    timing: Timing,
+    max_event_ms: Option<i64>,
+    next_offset: Option<i64>,
+}
+
+impl PartitionClock {
+    /// Before the partition's first record.
+    fn new(timing: Timing) -> Self {
+        PartitionClock {
+            timing,
+            max_event_ms: None,
+            next_offset: None,
+        }
+    }
+
+    /// At the start of a replay from `checkpoint`.
+    fn replaying(timing: Timing, checkpoint: &Checkpoint<Option<i64>>) -> Self {
+        PartitionClock {
+            timing,
+            max_event_ms: checkpoint.clock,
+            next_offset: Some(checkpoint.replay_from),
+        }
+    }
+
+    fn watermark(&self) -> Option<i64> {
+        self.timing.watermark(self.max_event_ms)
+    }
+
+    /// The window that starts at `start`.
+    fn window_at(&self, start: i64) -> Window {
+        let spec = self.timing.spec();
+        spec.window(spec.index_of(start))
+    }
+
+    /// The record at `offset` was passed over.
+    fn skip(&mut self, offset: i64) {
+        self.next_offset = Some(offset + 1);
+    }
+
+    /// The record at `offset`, of event time `t_ms`, was processed.
+    fn advance(&mut self, offset: i64, t_ms: i64) {
+        self.max_event_ms = Some(self.max_event_ms.map_or(t_ms, |m| m.max(t_ms)));
+        self.next_offset = Some(offset + 1);
+    }
+
+    /// The checkpoint of an operator whose open windows began at `origins`; `None`
+    /// before any record.
+    fn checkpoint<'a>(
+        &self,
+        origins: impl Iterator<Item = &'a Origin<Option<i64>>>,
+    ) -> Option<Checkpoint<Option<i64>>> {
+        Some(checkpoint_from(
+            self.next_offset?,
+            &self.max_event_ms,
+            origins,
+        ))
     }
 }

@@ -4,9 +4,9 @@ use std::collections::{BTreeMap, HashMap};
 
 use ferroflow_schema::StockBar;
 
-use super::{Checkpoint, Origin, Placement, checkpoint_from};
+use super::{Checkpoint, Origin, PartitionClock, Placement};
 use crate::bars::BarAccumulator;
-use crate::window::{Timing, Window};
+use crate::window::Timing;
 
 /// One ticker's open window.
 #[derive(Debug, Clone)]
@@ -20,9 +20,7 @@ struct OpenBar {
 /// The tick windows of one partition. Its clock is the largest event time seen.
 #[derive(Debug, Clone)]
 pub struct TickOperator {
-    timing: Timing,
-    max_event_ms: Option<i64>,
-    next_offset: Option<i64>,
+    clock: PartitionClock,
     /// Open windows by start, then by ticker. All windows have one size, so start order
     /// is closing order.
     open: BTreeMap<i64, HashMap<String, OpenBar>>,
@@ -32,9 +30,7 @@ impl TickOperator {
     /// A partition seen for the first time.
     pub fn new(timing: Timing) -> Self {
         TickOperator {
-            timing,
-            max_event_ms: None,
-            next_offset: None,
+            clock: PartitionClock::new(timing),
             open: BTreeMap::new(),
         }
     }
@@ -42,26 +38,24 @@ impl TickOperator {
     /// The starting point of a replay from `checkpoint` (see [`Checkpoint`]).
     pub fn replaying(timing: Timing, checkpoint: &Checkpoint<Option<i64>>) -> Self {
         TickOperator {
-            timing,
-            max_event_ms: checkpoint.clock,
-            next_offset: Some(checkpoint.replay_from),
+            clock: PartitionClock::replaying(timing, checkpoint),
             open: BTreeMap::new(),
         }
     }
 
     /// The offset after the last record processed (or skipped).
     pub fn next_offset(&self) -> Option<i64> {
-        self.next_offset
+        self.clock.next_offset
     }
 
     /// The watermark.
     pub fn watermark(&self) -> Option<i64> {
-        self.timing.watermark(self.max_event_ms)
+        self.clock.watermark()
     }
 
     /// Records that the record at `offset` was passed over (it could not be decoded).
     pub fn skip(&mut self, offset: i64) {
-        self.next_offset = Some(offset + 1);
+        self.clock.skip(offset);
     }
 
     /// Adds the tick at `offset`; bars of windows the tick's watermark closes are
@@ -79,8 +73,8 @@ impl TickOperator {
             watermark,
             ..Placement::default()
         };
-        for window in self.timing.spec().windows_of(t_ms) {
-            if self.timing.is_closed(&window, watermark) {
+        for window in self.clock.timing.spec().windows_of(t_ms) {
+            if self.clock.timing.is_closed(&window, watermark) {
                 placement.missed.push(window);
                 continue;
             }
@@ -91,7 +85,7 @@ impl TickOperator {
                     bar: BarAccumulator::new(),
                     origin: Origin {
                         offset,
-                        clock_before: self.max_event_ms,
+                        clock_before: self.clock.max_event_ms,
                     },
                     touched: false,
                 }),
@@ -100,8 +94,7 @@ impl TickOperator {
             open.touched = true;
             placement.added += 1;
         }
-        self.max_event_ms = Some(self.max_event_ms.map_or(t_ms, |m| m.max(t_ms)));
-        self.next_offset = Some(offset + 1);
+        self.clock.advance(offset, t_ms);
         self.close(closed);
         placement
     }
@@ -109,11 +102,8 @@ impl TickOperator {
     fn close(&mut self, closed: &mut Vec<StockBar>) {
         let watermark = self.watermark();
         while let Some(entry) = self.open.first_entry() {
-            let window = self
-                .timing
-                .spec()
-                .window(self.timing.spec().index_of(*entry.key()));
-            if !self.timing.is_closed(&window, watermark) {
+            let window = self.clock.window_at(*entry.key());
+            if !self.clock.timing.is_closed(&window, watermark) {
                 break;
             }
             let mut tickers: Vec<(String, OpenBar)> = entry.remove().into_iter().collect();
@@ -128,21 +118,18 @@ impl TickOperator {
 
     /// Where a replay must start to rebuild this operator; `None` before any record.
     pub fn checkpoint(&self) -> Option<Checkpoint<Option<i64>>> {
-        let next_offset = self.next_offset?;
-        Some(checkpoint_from(
-            next_offset,
-            &self.max_event_ms,
+        self.clock.checkpoint(
             self.open
                 .values()
                 .flat_map(|t| t.values().map(|o| &o.origin)),
-        ))
+        )
     }
 
     /// Non-final bars of the windows changed since the last call.
     pub fn early_bars(&mut self) -> Vec<StockBar> {
         let mut bars = Vec::new();
         for (&start, tickers) in &mut self.open {
-            let window = window_at(&self.timing, start);
+            let window = self.clock.window_at(start);
             let mut changed: Vec<(&String, &mut OpenBar)> =
                 tickers.iter_mut().filter(|(_, o)| o.touched).collect();
             changed.sort_by(|a, b| a.0.cmp(b.0));
@@ -159,7 +146,7 @@ impl TickOperator {
         self.open.iter().rev().find_map(|(&start, tickers)| {
             tickers
                 .get(ticker)
-                .and_then(|o| o.bar.bar(ticker, window_at(&self.timing, start), false))
+                .and_then(|o| o.bar.bar(ticker, self.clock.window_at(start), false))
         })
     }
 
@@ -176,14 +163,10 @@ impl TickOperator {
     }
 }
 
-fn window_at(timing: &Timing, start: i64) -> Window {
-    timing.spec().window(timing.spec().index_of(start))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::window::{Lateness, WindowSpec};
+    use crate::window::{Lateness, Window, WindowSpec};
 
     /// 1 s tumbling windows, watermark 100 ms behind, 200 ms grace.
     fn timing() -> Timing {

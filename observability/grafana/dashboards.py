@@ -155,6 +155,10 @@ b.row("Resources")
 b.add(ts("CPU per service (cores)", [prom(f'sum by (container) (rate(container_cpu_usage_seconds_total{{{APP_CONTAINERS}}}[$__rate_interval]))', "{{container}}")], unit="short",
          desc="From cAdvisor (the cadvisor container in compose, the kubelet on Kubernetes)."), w=12)
 b.add(ts("Memory per service (working set)", [prom(f'sum by (container) (container_memory_working_set_bytes{{{APP_CONTAINERS}}})', "{{container}}")], unit="bytes"), w=12)
+b.add(ts("CPU per service, as the processes report it (cores)", [prom(f'sum by (service) (rate(process_cpu_seconds_total{{{SVC}}}[$__rate_interval]))', "{{service}}")], unit="short",
+         desc="From each service's own /metrics (whole seconds, so smooth over a few minutes): works without cAdvisor, e.g. for `ferroflow run`."), w=12)
+b.add(ts("Resident memory per service", [prom(f'sum by (service) (process_resident_memory_bytes{{{SVC}}})', "{{service}}")], unit="bytes",
+         desc="From each service's own /metrics."), w=12)
 write("ferroflow-pipeline.json", dashboard("ferroflow-pipeline", "ferroflow / Pipeline",
       "Records in, out and dead-lettered per stage, consumer lag, latency, transactions and resource use of every ferroflow service.",
       b, [service_var], ["pipeline"]))

@@ -192,15 +192,23 @@ impl Health {
 struct AppState {
     health: Arc<Health>,
     metrics: PrometheusHandle,
+    /// The process's CPU, memory, threads and file descriptors, read at each scrape.
+    process: metrics_process::Collector,
 }
 
 /// The router serving `/livez`, `/readyz` and `/metrics`; `extra` adds service routes.
 pub fn router(health: Arc<Health>, metrics: PrometheusHandle, extra: Router) -> Router {
+    let process = metrics_process::Collector::default();
+    process.describe();
     Router::new()
         .route("/livez", get(|| async { "alive\n" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(render_metrics))
-        .with_state(AppState { health, metrics })
+        .with_state(AppState {
+            health,
+            metrics,
+            process,
+        })
         .merge(extra)
 }
 
@@ -215,6 +223,7 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
 }
 
 async fn render_metrics(State(state): State<AppState>) -> impl IntoResponse {
+    state.process.collect();
     state.metrics.run_upkeep();
     (
         [(

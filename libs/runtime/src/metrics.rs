@@ -18,6 +18,7 @@
 //! | `ferroflow_assigned_partitions` | gauge | |
 //! | `ferroflow_batch_records` | histogram | `service` stage batches |
 //! | `ferroflow_flush_duration_seconds` | histogram | |
+//! | `process_cpu_seconds_total`, `process_resident_memory_bytes`, `process_threads`, … | (metrics-process, at each scrape) | |
 
 use metrics::{Counter, Histogram, counter, gauge, histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};

@@ -56,6 +56,14 @@ async fn generator_to_sink_csv_lands_every_record_exactly_once() {
     let metrics = child.http_body("/metrics").unwrap();
     assert!(metrics.contains("ferroflow_records_total{"), "{metrics}");
     assert!(metrics.contains("outcome=\"consumed\""), "{metrics}");
+    // The process metrics every Prometheus client exports, for dashboards without cAdvisor.
+    for name in [
+        "process_cpu_seconds_total{",
+        "process_resident_memory_bytes{",
+        "process_threads{",
+    ] {
+        assert!(metrics.contains(name), "no {name} in {metrics}");
+    }
     child.kill_hard();
 }
 

@@ -3,8 +3,8 @@
 //! sink-db, five processes talking only through Kafka. A bounded data set (`--count`)
 //! with malformed records in it flows through, and every generated record is accounted
 //! for exactly once at every stage: enriched or dead-lettered, then a CSV row and a
-//! database row; every bar and login statistic lands in the database as the aggregator
-//! emitted it, and each bar counts exactly the ticks of its window that were not late.
+//! database row. The aggregator's bars, login statistics and late events equal their
+//! recomputation from the enriched topics, and the database holds them as emitted.
 //!
 //! The launcher runs the service binaries next to its own; `cargo test --workspace` (what
 //! `scripts/test.sh` runs) builds them all first.
@@ -16,15 +16,20 @@ use std::time::Duration;
 
 use ferroflow_runtime::config::{TopicNames, env_name};
 use ferroflow_runtime::kafka::headers;
-use ferroflow_schema::{EnrichedStockTick, LoginStats, Record, StockBar, decode};
+use ferroflow_schema::{
+    EnrichedStockTick, EnrichedUserLogin, LoginStats, Record, StockBar, decode,
+};
 use ferroflow_testkit::{ReadRecord, assert_exactly_once, read_topic, topic_size, wait_until};
 use sqlx::PgPool;
 
 /// Records per generated stream.
 const COUNT: u64 = 3_000;
-/// Tumbling windows of 2 s; the watermark 500 ms behind the newest tick, 500 ms of grace.
+/// Tumbling windows of 2 s; the watermark 500 ms behind the newest event of its
+/// partition, 500 ms of grace.
 const WINDOW: &str = "2s";
 const LATENESS: &str = "500ms";
+const WINDOW_MS: i64 = 2_000;
+const LATENESS_MS: i64 = 500;
 const READ: Duration = Duration::from_secs(60);
 const LANDING: Duration = Duration::from_secs(120);
 
@@ -226,6 +231,72 @@ fn assert_enriched_or_dead_once(raw: &str, enriched: &[ReadRecord], dead: &[Read
     assert_exactly_once(&sequences(enriched.iter().chain(dead)), 0..COUNT);
 }
 
+/// What the aggregator must have emitted once it has read all of `events` — (partition,
+/// offset, sequence number, group, event time ms) of one input topic: per window start
+/// and group, the on-time events of every window the watermark closed, and the sequence
+/// numbers of the late events. `merged`: one watermark for all partitions, their
+/// minimum (login statistics); otherwise each partition's own (bars of its tickers).
+/// The aggregator's rule, recomputed: a partition's watermark is its largest event time
+/// minus the out-of-orderness; a window closes when the watermark passes its end plus
+/// the grace; an event whose window is closed when it arrives is late.
+fn recompute(
+    mut events: Vec<(i32, i64, u64, String, i64)>,
+    merged: bool,
+) -> (HashMap<(String, i64), u64>, HashSet<u64>) {
+    events.sort_by_key(|e| (e.0, e.1));
+    let closed = |watermark: Option<i64>, start: i64| {
+        watermark.is_some_and(|wm| wm >= start + WINDOW_MS + LATENESS_MS)
+    };
+    let mut max_event: HashMap<i32, i64> = HashMap::new();
+    let mut counts: HashMap<(i32, String, i64), u64> = HashMap::new();
+    let mut late = HashSet::new();
+    for (partition, _, seq, group, t) in events {
+        let start = t.div_euclid(WINDOW_MS) * WINDOW_MS;
+        let watermark = max_event.get(&partition).map(|m| m - LATENESS_MS);
+        if closed(watermark, start) {
+            late.insert(seq);
+            continue;
+        }
+        *counts.entry((partition, group, start)).or_insert(0) += 1;
+        let max = max_event.entry(partition).or_insert(t);
+        *max = (*max).max(t);
+    }
+    let watermark = |partition: i32| {
+        if merged {
+            max_event.values().min().map(|m| m - LATENESS_MS)
+        } else {
+            max_event.get(&partition).map(|m| m - LATENESS_MS)
+        }
+    };
+    let mut windows: HashMap<(String, i64), u64> = HashMap::new();
+    for ((partition, group, start), n) in counts {
+        if closed(watermark(partition), start) {
+            *windows.entry((group, start)).or_insert(0) += n;
+        }
+    }
+    (windows, late)
+}
+
+/// Waits until the database's `query` (key, value pairs) holds `expected` exactly.
+async fn assert_stored(
+    pool: &PgPool,
+    table: &str,
+    query: &str,
+    expected: &HashMap<(String, i64), u64>,
+    launcher: &Launcher,
+) {
+    wait_for_rows(pool, table, expected.len(), launcher).await;
+    let rows: Vec<(String, i64, i64)> = sqlx::query_as(query)
+        .fetch_all(pool)
+        .await
+        .expect("query aggregates");
+    let stored: HashMap<(String, i64), u64> = rows
+        .into_iter()
+        .map(|(group, start, n)| ((group, start), n as u64))
+        .collect();
+    assert_eq!(&stored, expected, "{table} in the database");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bounded_run_lands_every_record_exactly_once_from_generator_to_csv_and_database() {
     let topics = unique_topics();
@@ -297,72 +368,88 @@ async fn a_bounded_run_lands_every_record_exactly_once_from_generator_to_csv_and
         assert_exactly_once(&csv_sequences(&csv, topic), records.iter().map(sequence));
     }
 
-    // Aggregator: the bars it committed, each counting exactly its window's ticks that
-    // were not late; sink-db holds each bar and each login statistic as emitted.
-    wait_until(LANDING, "closed bars and login statistics", || {
-        topic_size(&topics.stock_bars) > 0 && topic_size(&topics.login_stats) > 0
-    })
-    .await;
-    let bars: Vec<StockBar> = read_topic(&topics.stock_bars, 1, READ)
+    // Aggregator: its committed bars, late events and login statistics equal the
+    // recomputation from the enriched topics, and sink-db stores them as emitted.
+    let tick_events = ticks
         .iter()
-        .map(decoded)
+        .map(|r| {
+            let t: EnrichedStockTick = decoded(r);
+            (r.partition, r.offset, sequence(r), t.ticker, t.timestamp_ms)
+        })
         .collect();
-    // Late ticks (behind the watermark when they arrived) count in no bar.
-    let late: HashSet<u64> = read_topic(&topics.late_events, 0, READ)
+    let (expected_bars, late_ticks) = recompute(tick_events, false);
+    let login_events = logins
         .iter()
-        .map(sequence)
+        .map(|r| {
+            let l: EnrichedUserLogin = decoded(r);
+            let t = l.timestamp_seconds * 1_000;
+            (r.partition, r.offset, sequence(r), String::new(), t)
+        })
         .collect();
-    let on_time: Vec<EnrichedStockTick> = ticks
-        .iter()
-        .filter(|t| !late.contains(&sequence(t)))
-        .map(decoded)
-        .collect();
-    for bar in &bars {
-        let in_window = on_time
-            .iter()
-            .filter(|t| {
-                t.ticker == bar.ticker
-                    && (bar.window_start_ms..bar.window_end_ms).contains(&t.timestamp_ms)
-            })
-            .count() as u64;
-        assert_eq!(bar.count, in_window, "{bar:?}");
-    }
-    let tickers: HashSet<&str> = on_time.iter().map(|t| t.ticker.as_str()).collect();
-    let with_bars: HashSet<&str> = bars.iter().map(|b| b.ticker.as_str()).collect();
-    assert_eq!(with_bars, tickers, "a closed window for every ticker");
-    let keys: HashSet<String> = bars.iter().map(StockBar::key).collect();
-    assert_eq!(keys.len(), bars.len(), "a bar emitted twice");
-    wait_for_rows(&pool, "stock_bars", bars.len(), &launcher).await;
-    let stored: Vec<(String, i64, i64)> = sqlx::query_as(
-        "SELECT ticker, (extract(epoch FROM window_start) * 1000)::bigint, count FROM stock_bars",
-    )
-    .fetch_all(&pool)
-    .await
-    .expect("query bars");
-    let stored: HashSet<(String, i64, i64)> = stored.into_iter().collect();
-    let emitted: HashSet<(String, i64, i64)> = bars
-        .iter()
-        .map(|b| (b.ticker.clone(), b.window_start_ms, b.count as i64))
-        .collect();
-    assert_eq!(stored, emitted, "stock_bars in the database");
+    let (expected_stats, late_logins) = recompute(login_events, true);
+    let tickers: HashSet<&str> = expected_bars.keys().map(|(t, _)| t.as_str()).collect();
+    assert!(
+        tickers.len() >= 2,
+        "closed windows of too few tickers: {expected_bars:?}"
+    );
+    assert!(!expected_stats.is_empty(), "no login window closed");
 
-    let stats: Vec<LoginStats> = read_topic(&topics.login_stats, 1, READ)
+    let bars = read_topic(&topics.stock_bars, expected_bars.len(), READ);
+    assert_eq!(bars.len(), expected_bars.len(), "bars emitted");
+    let emitted: HashMap<(String, i64), u64> = bars
         .iter()
-        .map(decoded)
+        .map(decoded::<StockBar>)
+        .map(|b| ((b.ticker, b.window_start_ms), b.count))
         .collect();
-    wait_for_rows(&pool, "login_stats", stats.len(), &launcher).await;
-    let stored: Vec<(i64, i64)> = sqlx::query_as(
-        "SELECT (extract(epoch FROM window_start) * 1000)::bigint, logins FROM login_stats",
+    assert_eq!(emitted, expected_bars, "stock-bars");
+
+    let stats = read_topic(&topics.login_stats, expected_stats.len(), READ);
+    assert_eq!(
+        stats.len(),
+        expected_stats.len(),
+        "login statistics emitted"
+    );
+    let emitted: HashMap<(String, i64), u64> = stats
+        .iter()
+        .map(decoded::<LoginStats>)
+        .map(|s| ((String::new(), s.window_start_ms), s.logins))
+        .collect();
+    assert_eq!(emitted, expected_stats, "login-stats");
+
+    let late = read_topic(
+        &topics.late_events,
+        late_ticks.len() + late_logins.len(),
+        READ,
+    );
+    for (source, expected) in [
+        (&topics.stock_ticks_enriched, &late_ticks),
+        (&topics.user_login_enriched, &late_logins),
+    ] {
+        let from_source: Vec<&ReadRecord> = late
+            .iter()
+            .filter(|r| r.headers.get(headers::DLQ_SOURCE_TOPIC) == Some(source))
+            .collect();
+        let seqs: HashSet<u64> = from_source.iter().map(|r| sequence(r)).collect();
+        assert_eq!(from_source.len(), seqs.len(), "a late event twice");
+        assert_eq!(&seqs, expected, "late events of {source}");
+    }
+
+    assert_stored(
+        &pool,
+        "stock_bars",
+        "SELECT ticker, (extract(epoch FROM window_start) * 1000)::bigint, count FROM stock_bars",
+        &expected_bars,
+        &launcher,
     )
-    .fetch_all(&pool)
-    .await
-    .expect("query login stats");
-    let stored: HashSet<(i64, i64)> = stored.into_iter().collect();
-    let emitted: HashSet<(i64, i64)> = stats
-        .iter()
-        .map(|s| (s.window_start_ms, s.logins as i64))
-        .collect();
-    assert_eq!(stored, emitted, "login_stats in the database");
+    .await;
+    assert_stored(
+        &pool,
+        "login_stats",
+        "SELECT '', (extract(epoch FROM window_start) * 1000)::bigint, logins FROM login_stats",
+        &expected_stats,
+        &launcher,
+    )
+    .await;
 
     let mut launcher = launcher;
     let status = launcher

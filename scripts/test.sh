@@ -19,6 +19,8 @@ cd "$repo"
 cache="${FERROFLOW_CACHE:-$HOME/.cache/ferroflow}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$cache/target}"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+# A test run builds once: incremental state only fills the cache, one copy per clone path.
+export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
 
 step() { printf '\n==> %s\n' "$*" >&2; }
 
@@ -35,6 +37,17 @@ step "packaging (scripts/validate-packaging.sh: Dockerfiles, compose, Helm, Prom
 # Static checks with the real tools (hadolint, docker compose, helm, promtool,
 # Kubernetes schemas); installs them into ~/.cache/ferroflow/tools on first use.
 scripts/validate-packaging.sh
+
+# Every fresh clone (CI, ci-local) builds ferroflow's own crates anew under a new path
+# hash, and the old copies stay: past a limit, drop them all (dependencies stay cached).
+debug_dir="$CARGO_TARGET_DIR/debug"
+if [ -d "$debug_dir" ] && [ "$(du -sm "$debug_dir" | cut -f1)" -gt "${FERROFLOW_CACHE_LIMIT_MB:-30000}" ]; then
+	step "cache over ${FERROFLOW_CACHE_LIMIT_MB:-30000} MB: removing earlier builds of the workspace crates"
+	members=$(cargo metadata --no-deps --format-version 1 --locked |
+		python3 -c 'import json,sys; print(" ".join(p["name"] for p in json.load(sys.stdin)["packages"]))')
+	for member in $members; do cargo clean --quiet -p "$member"; done
+	rm -rf "$debug_dir/incremental"
+fi
 
 step "formatting (cargo fmt --check)"
 cargo fmt --all -- --check

@@ -81,7 +81,7 @@ pub mod proto;
 mod record;
 mod stock_tick;
 mod user_login;
-mod wire;
+pub mod wire;
 
 pub use aggregates::{LocaleCount, LoginStats, StockBar};
 pub use enriched_stock_tick::EnrichedStockTick;

@@ -1,5 +1,6 @@
 //! Protobuf wire format helpers: a small encoder for our flat messages, the
-//! well-formedness scan used by format detection, and prost error mapping.
+//! well-formedness scan used by format detection (and [`split_field`], public for tools
+//! that edit encoded messages), and prost error mapping.
 //!
 //! Encoding is hand-written so that `encode_into` writes straight from
 //! borrowed fields into the caller's buffer, without building (and so
@@ -127,30 +128,34 @@ fn take_varint(bytes: &[u8]) -> Option<(u64, &[u8])> {
     None
 }
 
-/// Whether `bytes` is a sequence of well-formed protobuf fields that ends
-/// exactly at the end of `bytes`: valid keys (field number 1..=2^29-1, wire
-/// type varint, fixed64, length-delimited or fixed32; groups are not used by
-/// our messages and count as not well-formed), complete varints, and
-/// lengths that fit. It does not check field numbers or types against a
-/// schema. It reads each key once: cheap enough for detection.
+/// Splits the first field off a protobuf message: its number, its whole encoding (key
+/// included) and the rest. `None` if `bytes` does not begin with a well-formed field: a
+/// valid key (field number 1..=2^29-1; wire type varint, fixed64, length-delimited or
+/// fixed32 — groups are not used by our messages), a complete varint, a length that fits.
+pub fn split_field(bytes: &[u8]) -> Option<(u32, &[u8], &[u8])> {
+    let (key, rest) = take_varint(bytes)?;
+    let field = key >> 3;
+    if field == 0 || field > MAX_FIELD_NUMBER {
+        return None;
+    }
+    let rest = match key & 0x7 {
+        VARINT => take_varint(rest).map(|(_, rest)| rest),
+        FIXED64 => rest.get(8..),
+        LEN => take_varint(rest).and_then(|(len, rest)| rest.get(usize::try_from(len).ok()?..)),
+        FIXED32 => rest.get(4..),
+        _ => None,
+    }?;
+    let whole = bytes.get(..bytes.len() - rest.len())?;
+    Some((field as u32, whole, rest))
+}
+
+/// Whether `bytes` is a sequence of well-formed protobuf fields (see [`split_field`])
+/// that ends exactly at the end of `bytes`. It does not check field numbers or types
+/// against a schema. It reads each key once: cheap enough for detection.
 pub(crate) fn is_well_formed(mut bytes: &[u8]) -> bool {
     while !bytes.is_empty() {
-        let Some((key, rest)) = take_varint(bytes) else {
-            return false;
-        };
-        let field = key >> 3;
-        if field == 0 || field > MAX_FIELD_NUMBER {
-            return false;
-        }
-        let next = match key & 0x7 {
-            VARINT => take_varint(rest).map(|(_, rest)| rest),
-            FIXED64 => rest.get(8..),
-            LEN => take_varint(rest).and_then(|(len, rest)| rest.get(usize::try_from(len).ok()?..)),
-            FIXED32 => rest.get(4..),
-            _ => None,
-        };
-        match next {
-            Some(rest) => bytes = rest,
+        match split_field(bytes) {
+            Some((_, _, rest)) => bytes = rest,
             None => return false,
         }
     }
@@ -208,6 +213,23 @@ mod tests {
             assert_eq!(buf.len(), varint_len(value), "value {value}");
             assert_eq!(take_varint(&buf), Some((value, &[][..])));
         }
+    }
+
+    #[test]
+    fn split_field_takes_one_whole_field_off_the_front() {
+        let mut first = Vec::new();
+        put_string(2, "STK", &mut first);
+        let mut buf = first.clone();
+        put_int32(3, 7, &mut buf);
+        let (field, whole, rest) = split_field(&buf).expect("a field");
+        assert_eq!((field, whole), (2, first.as_slice()));
+        let (field, _, rest) = split_field(rest).expect("a second field");
+        assert_eq!((field, rest.len()), (3, 0));
+        assert_eq!(split_field(&[]), None);
+        assert_eq!(
+            split_field(buf.get(..first.len() - 1).unwrap_or_default()),
+            None
+        );
     }
 
     #[test]

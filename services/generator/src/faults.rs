@@ -137,49 +137,17 @@ pub fn damage(
     }
 }
 
-/// Removes every occurrence of field `number` from a protobuf message we encoded.
-fn strip_protobuf_field(bytes: &[u8], number: u32) -> Vec<u8> {
+/// Removes every occurrence of field `number` from a protobuf message we encoded (the
+/// rest is copied up to the first byte that does not begin a field).
+fn strip_protobuf_field(mut bytes: &[u8], number: u32) -> Vec<u8> {
     let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let start = i;
-        let Some((tag, next)) = varint(bytes, i) else {
-            break;
-        };
-        i = next;
-        let end = match tag & 7 {
-            0 => match varint(bytes, i) {
-                Some((_, next)) => next,
-                None => break,
-            },
-            2 => match varint(bytes, i) {
-                Some((len, next)) => next + len as usize,
-                None => break,
-            },
-            5 => i + 4,
-            1 => i + 8,
-            _ => break,
+    while let Some((field, whole, rest)) = ferroflow_schema::wire::split_field(bytes) {
+        if field != number {
+            out.extend_from_slice(whole);
         }
-        .min(bytes.len());
-        if (tag >> 3) as u32 != number {
-            out.extend_from_slice(&bytes[start..end]);
-        }
-        i = end;
+        bytes = rest;
     }
     out
-}
-
-fn varint(bytes: &[u8], mut i: usize) -> Option<(u64, usize)> {
-    let mut value = 0u64;
-    for shift in (0..64).step_by(7) {
-        let byte = *bytes.get(i)?;
-        i += 1;
-        value |= u64::from(byte & 0x7f) << shift;
-        if byte & 0x80 == 0 {
-            return Some((value, i));
-        }
-    }
-    None
 }
 
 #[cfg(test)]

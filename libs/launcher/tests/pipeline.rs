@@ -9,16 +9,17 @@
 //! The launcher runs the service binaries next to its own; `cargo test --workspace` (what
 //! `scripts/test.sh` runs) builds them all first.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use ferroflow_aggregator::recompute::{InputRecord, recompute};
+use ferroflow_aggregator::state::Input;
+use ferroflow_aggregator::window::{Lateness, Timing, WindowSpec};
 use ferroflow_runtime::config::{TopicNames, env_name};
 use ferroflow_runtime::kafka::headers;
-use ferroflow_schema::{
-    EnrichedStockTick, EnrichedUserLogin, LoginStats, Record, StockBar, decode,
-};
+use ferroflow_schema::{LoginStats, Record, StockBar, decode};
 use ferroflow_testkit::{ReadRecord, assert_exactly_once, read_topic, topic_size, wait_until};
 use sqlx::PgPool;
 
@@ -30,6 +31,8 @@ const WINDOW: &str = "2s";
 const LATENESS: &str = "500ms";
 const WINDOW_MS: i64 = 2_000;
 const LATENESS_MS: i64 = 500;
+/// Partitions of every topic the launcher creates.
+const PARTITIONS: i32 = 3;
 const READ: Duration = Duration::from_secs(60);
 const LANDING: Duration = Duration::from_secs(120);
 
@@ -109,7 +112,8 @@ fn start(topics: &TopicNames, database_url: &str, data: &Path) -> Launcher {
         .args(["--count", &COUNT.to_string()])
         .args(["--rate", "400"])
         .args(["--malformed-ratio", "0.05"])
-        .args(["--partitions", "3", "--replication", &replication])
+        .args(["--partitions", &PARTITIONS.to_string()])
+        .args(["--replication", &replication])
         .args(["--base-port", &base_port().to_string()])
         .arg("--data-dir")
         .arg(data)
@@ -231,50 +235,37 @@ fn assert_enriched_or_dead_once(raw: &str, enriched: &[ReadRecord], dead: &[Read
     assert_exactly_once(&sequences(enriched.iter().chain(dead)), 0..COUNT);
 }
 
-/// What the aggregator must have emitted once it has read all of `events` — (partition,
-/// offset, sequence number, group, event time ms) of one input topic: per window start
-/// and group, the on-time events of every window the watermark closed, and the sequence
-/// numbers of the late events. `merged`: one watermark for all partitions, their
-/// minimum (login statistics); otherwise each partition's own (bars of its tickers).
-/// The aggregator's rule, recomputed: a partition's watermark is its largest event time
-/// minus the out-of-orderness; a window closes when the watermark passes its end plus
-/// the grace; an event whose window is closed when it arrives is late.
-fn recompute(
-    mut events: Vec<(i32, i64, u64, String, i64)>,
-    merged: bool,
-) -> (HashMap<(String, i64), u64>, HashSet<u64>) {
-    events.sort_by_key(|e| (e.0, e.1));
-    let closed = |watermark: Option<i64>, start: i64| {
-        watermark.is_some_and(|wm| wm >= start + WINDOW_MS + LATENESS_MS)
-    };
-    let mut max_event: HashMap<i32, i64> = HashMap::new();
-    let mut counts: HashMap<(i32, String, i64), u64> = HashMap::new();
-    let mut late = HashSet::new();
-    for (partition, _, seq, group, t) in events {
-        let start = t.div_euclid(WINDOW_MS) * WINDOW_MS;
-        let watermark = max_event.get(&partition).map(|m| m - LATENESS_MS);
-        if closed(watermark, start) {
-            late.insert(seq);
-            continue;
-        }
-        *counts.entry((partition, group, start)).or_insert(0) += 1;
-        let max = max_event.entry(partition).or_insert(t);
-        *max = (*max).max(t);
-    }
-    let watermark = |partition: i32| {
-        if merged {
-            max_event.values().min().map(|m| m - LATENESS_MS)
-        } else {
-            max_event.get(&partition).map(|m| m - LATENESS_MS)
-        }
-    };
-    let mut windows: HashMap<(String, i64), u64> = HashMap::new();
-    for ((partition, group, start), n) in counts {
-        if closed(watermark(partition), start) {
-            *windows.entry((group, start)).or_insert(0) += n;
-        }
-    }
-    (windows, late)
+/// The enriched records as the aggregator's batch recomputation takes them.
+fn input_records(records: &[ReadRecord]) -> Vec<InputRecord<'_>> {
+    records
+        .iter()
+        .map(|r| InputRecord {
+            partition: r.partition,
+            offset: r.offset,
+            key: r.key.as_deref(),
+            payload: r.payload.as_deref(),
+            content_type: r.headers.get(headers::CONTENT_TYPE).map(String::as_bytes),
+        })
+        .collect()
+}
+
+/// `(source topic, partition, offset)` of each record set aside, from its headers.
+fn sources(records: &[ReadRecord]) -> HashSet<(String, i32, i64)> {
+    records
+        .iter()
+        .map(|r| {
+            let header = |name: &str| r.headers[name].clone();
+            (
+                header(headers::DLQ_SOURCE_TOPIC),
+                header(headers::DLQ_SOURCE_PARTITION)
+                    .parse()
+                    .expect("a partition"),
+                header(headers::DLQ_SOURCE_OFFSET)
+                    .parse()
+                    .expect("an offset"),
+            )
+        })
+        .collect()
 }
 
 /// Waits until the database's `query` (key, value pairs) holds `expected` exactly.
@@ -368,77 +359,88 @@ async fn a_bounded_run_lands_every_record_exactly_once_from_generator_to_csv_and
         assert_exactly_once(&csv_sequences(&csv, topic), records.iter().map(sequence));
     }
 
-    // Aggregator: its committed bars, late events and login statistics equal the
-    // recomputation from the enriched topics, and sink-db stores them as emitted.
-    let tick_events = ticks
-        .iter()
-        .map(|r| {
-            let t: EnrichedStockTick = decoded(r);
-            (r.partition, r.offset, sequence(r), t.ticker, t.timestamp_ms)
-        })
-        .collect();
-    let (expected_bars, late_ticks) = recompute(tick_events, false);
-    let login_events = logins
-        .iter()
-        .map(|r| {
-            let l: EnrichedUserLogin = decoded(r);
-            let t = l.timestamp_seconds * 1_000;
-            (r.partition, r.offset, sequence(r), String::new(), t)
-        })
-        .collect();
-    let (expected_stats, late_logins) = recompute(login_events, true);
-    let tickers: HashSet<&str> = expected_bars.keys().map(|(t, _)| t.as_str()).collect();
+    // Aggregator: its committed bars, login statistics and late events equal the batch
+    // recomputation over the enriched topics (the aggregator's own operators, replayed),
+    // and sink-db stores them as emitted.
+    let timing = Timing::new(
+        WindowSpec::tumbling(WINDOW_MS).expect("a window size"),
+        Lateness {
+            out_of_orderness_ms: LATENESS_MS,
+            grace_ms: LATENESS_MS,
+        },
+    );
+    let expected = recompute(
+        timing,
+        PARTITIONS,
+        &input_records(&ticks),
+        &input_records(&logins),
+    );
+    assert!(
+        expected.undecodable.is_empty(),
+        "{:?}",
+        expected.undecodable
+    );
+    let tickers: HashSet<&str> = expected.bars.values().map(|b| b.ticker.as_str()).collect();
     assert!(
         tickers.len() >= 2,
-        "closed windows of too few tickers: {expected_bars:?}"
+        "closed windows of too few tickers: {:?}",
+        expected.bars.keys()
     );
-    assert!(!expected_stats.is_empty(), "no login window closed");
+    assert!(!expected.stats.is_empty(), "no login window closed");
 
-    let bars = read_topic(&topics.stock_bars, expected_bars.len(), READ);
-    assert_eq!(bars.len(), expected_bars.len(), "bars emitted");
-    let emitted: HashMap<(String, i64), u64> = bars
+    let bars = read_topic(&topics.stock_bars, expected.bars.len(), READ);
+    assert_eq!(bars.len(), expected.bars.len(), "bars emitted");
+    let emitted: BTreeMap<String, StockBar> = bars
         .iter()
         .map(decoded::<StockBar>)
-        .map(|b| ((b.ticker, b.window_start_ms), b.count))
+        .map(|b| (b.key(), b))
         .collect();
-    assert_eq!(emitted, expected_bars, "stock-bars");
+    assert_eq!(emitted, expected.bars, "stock-bars");
 
-    let stats = read_topic(&topics.login_stats, expected_stats.len(), READ);
+    let stats = read_topic(&topics.login_stats, expected.stats.len(), READ);
     assert_eq!(
         stats.len(),
-        expected_stats.len(),
+        expected.stats.len(),
         "login statistics emitted"
     );
-    let emitted: HashMap<(String, i64), u64> = stats
+    let emitted: BTreeMap<String, LoginStats> = stats
         .iter()
         .map(decoded::<LoginStats>)
+        .map(|s| (s.key(), s))
+        .collect();
+    assert_eq!(emitted, expected.stats, "login-stats");
+
+    let late = read_topic(&topics.late_events, expected.late.len(), READ);
+    let late_expected: HashSet<(String, i32, i64)> = expected
+        .late
+        .iter()
+        .map(|&(input, partition, offset)| {
+            let topic = match input {
+                Input::Ticks => &topics.stock_ticks_enriched,
+                Input::Logins => &topics.user_login_enriched,
+                Input::Partials => unreachable!("the recomputation has no partials input"),
+            };
+            (topic.clone(), partition, offset)
+        })
+        .collect();
+    assert_eq!(late.len(), late_expected.len(), "late events");
+    assert_eq!(sources(&late), late_expected, "late events");
+
+    let bars_emitted: HashMap<(String, i64), u64> = expected
+        .bars
+        .values()
+        .map(|b| ((b.ticker.clone(), b.window_start_ms), b.count))
+        .collect();
+    let stats_emitted: HashMap<(String, i64), u64> = expected
+        .stats
+        .values()
         .map(|s| ((String::new(), s.window_start_ms), s.logins))
         .collect();
-    assert_eq!(emitted, expected_stats, "login-stats");
-
-    let late = read_topic(
-        &topics.late_events,
-        late_ticks.len() + late_logins.len(),
-        READ,
-    );
-    for (source, expected) in [
-        (&topics.stock_ticks_enriched, &late_ticks),
-        (&topics.user_login_enriched, &late_logins),
-    ] {
-        let from_source: Vec<&ReadRecord> = late
-            .iter()
-            .filter(|r| r.headers.get(headers::DLQ_SOURCE_TOPIC) == Some(source))
-            .collect();
-        let seqs: HashSet<u64> = from_source.iter().map(|r| sequence(r)).collect();
-        assert_eq!(from_source.len(), seqs.len(), "a late event twice");
-        assert_eq!(&seqs, expected, "late events of {source}");
-    }
-
     assert_stored(
         &pool,
         "stock_bars",
         "SELECT ticker, (extract(epoch FROM window_start) * 1000)::bigint, count FROM stock_bars",
-        &expected_bars,
+        &bars_emitted,
         &launcher,
     )
     .await;
@@ -446,7 +448,7 @@ async fn a_bounded_run_lands_every_record_exactly_once_from_generator_to_csv_and
         &pool,
         "login_stats",
         "SELECT '', (extract(epoch FROM window_start) * 1000)::bigint, logins FROM login_stats",
-        &expected_stats,
+        &stats_emitted,
         &launcher,
     )
     .await;
